@@ -1,0 +1,2 @@
+//! chime-bench: chime against tokio in one run.
+fn main() {}

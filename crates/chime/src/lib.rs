@@ -1,0 +1,2 @@
+//! chime: timers, workers and events for tokio.
+pub mod wheel;
