@@ -1,2 +1,57 @@
-//! chime: timers, workers and events for tokio.
+//! # chime
+//!
+//! Timers, workers and events for async Rust on tokio, after five Lua systems: Copas Timer, TINN,
+//! Knot Resolver's `event` API, Ratchet's `timerfd` and Kong's `resty.timer`.
+//!
+//! The engine is a hierarchical [timing wheel](wheel) sharded per thread and driven by one tokio task
+//! ([`Scheduler`]); it follows tokio's clock, so `#[tokio::test(start_paused = true)]` tests are exact.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+//! use std::time::Duration;
+//! use chime::{Scheduler, Fire, Missed};
+//!
+//! let sched = Scheduler::start();
+//! // resty.timer / Copas style: a builder and an owning handle
+//! let timer = sched
+//!     .timer(Duration::from_millis(100))
+//!     .recurring()
+//!     .missed(Missed::Skip)
+//!     .on_expire(|fire: &Fire| println!("tick {} (missed {})", fire.count(), fire.missed()))
+//!     .arm()?;
+//! // Knot style: detached timers by id
+//! let once = sched.after(Duration::from_secs(60), |_| println!("Hi!"))?;
+//! sched.cancel(once)?;
+//! // TINN style: suspend the task, bound an operation
+//! sched.sleep(Duration::from_millis(250)).await;
+//! assert_eq!(timer.count(), 2);
+//! let report = sched.shutdown().await;   // the recurring timer is cancelled with CancelReason::Shutdown
+//! assert_eq!(report.timers_cancelled, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Semantics
+//!
+//! - Timers never fire early; equal deadlines fire in arming order.
+//! - Recurring timers run on a drift-free grid (`start + k * interval`); [`Missed`] chooses what an
+//!   overrun does.
+//! - Ids are generational and never reused: a stale [`TimerId`] is [`Error::NotFound`], never another
+//!   timer.
+//! - A panicking callback is caught, logged through `tracing` and reported to the
+//!   [panic hook](SchedulerBuilder::on_panic); nothing else is affected.
+//! - [`Scheduler::shutdown`] runs every pending timer's cancel callback with
+//!   [`CancelReason::Shutdown`].
+
+mod clock;
+mod driver;
+mod error;
+mod scheduler;
+mod sleep;
+mod timer;
 pub mod wheel;
+
+pub use clock::Clock;
+pub use error::{Elapsed, Error, InvalidOption};
+pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};
+pub use sleep::{Sleep, Timeout};
+pub use timer::{CancelReason, Fire, Missed, PanicReport, Timer, TimerBuilder, TimerId};

@@ -248,6 +248,19 @@ impl<T> Wheel<T> {
         (entry.loc != Loc::Unlinked).then_some(entry.deadline)
     }
 
+    /// The deadline `key` was last armed for, kept after it expires (so a popped run knows when it was
+    /// due). `None` for a key that is gone.
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let key = wheel.insert(10, ());
+    /// wheel.poll(15);
+    /// assert_eq!(wheel.scheduled(key), Some(10));
+    /// ```
+    pub fn scheduled(&self, key: Key) -> Option<u64> {
+        Some(self.slab.get_entry(key)?.deadline)
+    }
+
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
     /// earliest deadline, and equal to it when that deadline is in the current tick. `None` when
     /// nothing is armed.
@@ -355,7 +368,9 @@ impl<T> Wheel<T> {
     fn unlink(&mut self, index: u32) {
         let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
         match loc {
-            Loc::Slot { level, slot } => self.levels[level as usize].remove(&mut self.slab, slot as usize, pos),
+            Loc::Slot { level, slot } => {
+                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
+            }
             Loc::Current => self.current.remove(&mut self.slab, pos),
             Loc::Unlinked | Loc::Vacant => return,
         }

@@ -79,10 +79,6 @@ pub(super) struct Slab<T> {
 }
 
 impl<T> Slab<T> {
-    pub(super) const fn new() -> Self {
-        Slab { entries: Vec::new(), free_head: NIL, len: 0 }
-    }
-
     pub(super) fn with_capacity(capacity: usize) -> Self {
         Slab { entries: Vec::with_capacity(capacity), free_head: NIL, len: 0 }
     }
@@ -106,7 +102,13 @@ impl<T> Slab<T> {
         }
         let index = u32::try_from(self.entries.len()).ok().filter(|&i| i != NIL);
         let index = index.expect("a wheel holds at most 2^32 - 1 entries");
-        self.entries.push(Entry { deadline, generation: 0, pos: NIL, loc: Loc::Unlinked, value: Some(value) });
+        self.entries.push(Entry {
+            deadline,
+            generation: 0,
+            pos: NIL,
+            loc: Loc::Unlinked,
+            value: Some(value),
+        });
         Key { index, generation: 0 }
     }
 
@@ -154,10 +156,11 @@ impl<T> Slab<T> {
 
     /// Keys of every occupied entry.
     pub(super) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.entries.iter().enumerate().filter(|(_, e)| e.loc != Loc::Vacant).map(|(i, e)| Key {
-            index: i as u32,
-            generation: e.generation,
-        })
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.loc != Loc::Vacant)
+            .map(|(i, e)| Key { index: i as u32, generation: e.generation })
     }
 
     /// Bytes held by the slab's own array (capacity, not length).
@@ -177,7 +180,7 @@ mod tests {
 
     #[test]
     fn freed_keys_never_match_again() {
-        let mut slab = Slab::new();
+        let mut slab = Slab::with_capacity(0);
         let a = slab.insert(0, 'a');
         assert_eq!(slab.free(a), Some('a'));
         let b = slab.insert(0, 'b');
@@ -190,7 +193,7 @@ mod tests {
 
     #[test]
     fn exhausted_generation_retires_the_index() {
-        let mut slab = Slab::new();
+        let mut slab = Slab::with_capacity(0);
         let a = slab.insert(0, 1);
         slab.force_generation(a.index, u32::MAX);
         let a = slab.key_at(a.index);

@@ -1,0 +1,54 @@
+//! Time: the scheduler's time base (tokio's clock, so paused-time tests are exact) and the clocks a
+//! [`Ticker`](crate::Ticker) can follow.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The clock a kernel-backed ticker follows (`timerfd`'s clock ids).
+///
+/// ```
+/// use chime::Clock;
+/// assert_ne!(Clock::Monotonic, Clock::Realtime);
+/// assert_eq!(Clock::default(), Clock::Monotonic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Clock {
+    /// Steady time since boot, not counting suspend; never jumps. The scheduler's own clock.
+    #[default]
+    Monotonic,
+    /// Wall-clock time: jumps when the system time is set.
+    Realtime,
+    /// Like `Monotonic`, but keeps counting while the system is suspended.
+    Boottime,
+}
+
+/// Maps tokio instants to the wheel's `u64` nanoseconds since the scheduler started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeBase {
+    epoch: Instant,
+}
+
+impl TimeBase {
+    pub(crate) fn new() -> Self {
+        TimeBase { epoch: Instant::now() }
+    }
+
+    /// Nanoseconds since the epoch now (tokio's clock: paused time is followed).
+    pub(crate) fn now(&self) -> u64 {
+        self.to_nanos(Instant::now())
+    }
+
+    pub(crate) fn to_nanos(&self, instant: Instant) -> u64 {
+        let since = instant.saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn to_instant(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+}
+
+/// `duration` in nanoseconds, or `None` when it does not fit the wheel's 584-year range.
+pub(crate) fn nanos(duration: Duration) -> Option<u64> {
+    u64::try_from(duration.as_nanos()).ok()
+}

@@ -1,0 +1,49 @@
+//! The driver task's loop: fire what is due, sleep until the next deadline or a notification.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Inner;
+
+/// Runs until the scheduler stops, or until no handle is left and nothing is pending.
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let _stop = StopOnExit(inner.clone());
+    let sleep = tokio::time::sleep_until(inner.time.to_instant(0));
+    tokio::pin!(sleep);
+    loop {
+        inner.wake_at.store(u64::MAX, Ordering::SeqCst);
+        if inner.is_stopped() {
+            return;
+        }
+        if inner.fire_due(inner.time.now()) {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let next = inner.shards.iter().filter_map(|s| s.lock().next_deadline()).min();
+        match next {
+            Some(at) => {
+                inner.wake_at.store(at, Ordering::SeqCst);
+                sleep.as_mut().reset(inner.time.to_instant(at));
+                tokio::select! {
+                    biased;
+                    () = inner.notify.notified() => {}
+                    () = &mut sleep => {}
+                }
+            }
+            None if inner.handles.load(Ordering::SeqCst) == 0 => return,
+            None => inner.notify.notified().await,
+        }
+    }
+}
+
+/// Whatever ends the driver (stop, no users left, or the runtime dropping the task) cancels what is
+/// left with `Shutdown`, so no cancel callback is ever lost.
+struct StopOnExit(Arc<Inner>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.stop();
+        self.0.driver_done.store(true, Ordering::Release);
+        self.0.driver_exit.notify_waiters();
+    }
+}

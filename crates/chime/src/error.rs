@@ -1,0 +1,90 @@
+//! chime's errors: one enum for the scheduler and its timers, plus [`Elapsed`] for timeouts.
+
+use std::fmt;
+
+/// What went wrong with a scheduler call.
+///
+/// ```
+/// use chime::Error;
+///
+/// let err = Error::invalid("jitter", "must be smaller than 584 years");
+/// assert_eq!(err.to_string(), "invalid option `jitter`: must be smaller than 584 years");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An option, or a combination of options, that cannot work; names the option.
+    #[error("{0}")]
+    InvalidOption(InvalidOption),
+    /// The timer was cancelled before (its cancel callback already ran).
+    #[error("the timer was already cancelled")]
+    AlreadyCancelled,
+    /// No timer has this id any more: it fired (one-shot, detached), was cancelled, or never existed.
+    /// Ids are never reused, so a stale id can never reach another timer.
+    #[error("no timer with this id: it finished, was cancelled, or never existed")]
+    NotFound,
+    /// The scheduler has shut down; it accepts no more work.
+    #[error("the scheduler has shut down")]
+    Shutdown,
+    /// The worker has stopped (closed, panicked or shut down) and takes no more items.
+    #[error("the worker has stopped")]
+    WorkerGone,
+}
+
+impl Error {
+    /// An [`Error::InvalidOption`] naming `option` and why it was refused.
+    ///
+    /// ```
+    /// let err = chime::Error::invalid("interval", "a recurring timer needs a non-zero interval");
+    /// assert!(matches!(err, chime::Error::InvalidOption(ref o) if o.option() == "interval"));
+    /// ```
+    pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption(InvalidOption { option, reason: reason.into() })
+    }
+}
+
+/// The option that was refused, and why.
+///
+/// ```
+/// let chime::Error::InvalidOption(option) = chime::Error::invalid("jitter", "too large") else { unreachable!() };
+/// assert_eq!(option.option(), "jitter");
+/// assert_eq!(option.reason(), "too large");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidOption {
+    option: &'static str,
+    reason: String,
+}
+
+impl InvalidOption {
+    /// The option's name, as the builder method that sets it.
+    pub fn option(&self) -> &'static str {
+        self.option
+    }
+
+    /// Why the option was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for InvalidOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid option `{}`: {}", self.option, self.reason)
+    }
+}
+
+/// The deadline of a [`Scheduler::timeout`](crate::Scheduler::timeout) or
+/// [`Scheduler::wait_for`](crate::Scheduler::wait_for) passed first.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let slow = std::future::pending::<()>();
+/// let err = sched.timeout(std::time::Duration::from_millis(5), slow).await.unwrap_err();
+/// assert_eq!(err.to_string(), "deadline has elapsed");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("deadline has elapsed")]
+pub struct Elapsed(pub(crate) ());

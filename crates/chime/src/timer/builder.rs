@@ -1,0 +1,235 @@
+//! [`TimerBuilder`]: the union of the seeds' timer options, validated when armed.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use super::record::{ArmFn, CancelFn, ExpireFn, Extras, Plan, Record};
+use super::spawned::spawn_runs;
+use super::{CancelReason, Fire, Missed, Timer, TimerId};
+use crate::clock::nanos;
+use crate::driver::draw;
+use crate::{Error, Scheduler};
+
+/// Builds a timer; made by [`Scheduler::timer`]. Nothing is checked until [`arm`](Self::arm), which
+/// refuses any invalid option or combination with [`Error::InvalidOption`] naming it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// use std::time::Duration;
+/// use chime::{Missed, CancelReason};
+/// let sched = chime::Scheduler::start();
+/// let timer = sched
+///     .timer(Duration::from_millis(100))
+///     .recurring()
+///     .immediate()
+///     .jitter(Duration::from_millis(20))
+///     .missed(Missed::Skip)
+///     .on_arm(|| println!("armed"))
+///     .on_expire(|fire| println!("run {} (missed {})", fire.count(), fire.missed()))
+///     .on_cancel(|reason: CancelReason| println!("stopped: {reason}"))
+///     .arm()?;
+/// timer.cancel()?;
+/// assert!(sched.timer(Duration::ZERO).recurring().on_expire(|_| {}).arm().is_err());
+/// # Ok(()) }
+/// ```
+#[must_use = "a timer builder does nothing until armed"]
+pub struct TimerBuilder<'a> {
+    sched: &'a Scheduler,
+    interval: Duration,
+    recurring: bool,
+    immediate: bool,
+    first: Option<Duration>,
+    jitter: Duration,
+    missed: Missed,
+    on_arm: Option<ArmFn>,
+    expire: Option<ExpireFn>,
+    on_cancel: Option<CancelFn>,
+    cancel_on_panic: bool,
+    conflict: Option<Error>,
+}
+
+impl std::fmt::Debug for TimerBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerBuilder")
+            .field("interval", &self.interval)
+            .field("recurring", &self.recurring)
+            .field("immediate", &self.immediate)
+            .field("first", &self.first)
+            .field("jitter", &self.jitter)
+            .field("missed", &self.missed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TimerBuilder<'a> {
+    pub(crate) fn new(sched: &'a Scheduler, interval: Duration) -> Self {
+        TimerBuilder {
+            sched,
+            interval,
+            recurring: false,
+            immediate: false,
+            first: None,
+            jitter: Duration::ZERO,
+            missed: Missed::Skip,
+            on_arm: None,
+            expire: None,
+            on_cancel: None,
+            cancel_on_panic: false,
+            conflict: None,
+        }
+    }
+
+    /// Repeat every interval, on a drift-free grid.
+    pub fn recurring(mut self) -> Self {
+        self.recurring = true;
+        self
+    }
+
+    /// First run at once (requires [`recurring`](Self::recurring)); jitter then applies from the
+    /// second run on.
+    pub fn immediate(mut self) -> Self {
+        self.immediate = true;
+        self
+    }
+
+    /// TINN's `Delay`: the first run after `delay` instead of one interval (requires
+    /// [`recurring`](Self::recurring); conflicts with [`immediate`](Self::immediate)).
+    pub fn first(mut self, delay: Duration) -> Self {
+        self.first = Some(delay);
+        self
+    }
+
+    /// A random delay, uniform in `[0, jitter)`, added once to the first run (with
+    /// [`immediate`](Self::immediate), to the second), shifting the whole grid. Spreads many timers.
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// What a recurring timer does after a run overruns ticks (default [`Missed::Skip`]).
+    pub fn missed(mut self, missed: Missed) -> Self {
+        self.missed = missed;
+        self
+    }
+
+    /// Copas' arm callback: runs each time the timer is armed ([`arm`](Self::arm) and
+    /// [`Timer::arm`]).
+    pub fn on_arm(mut self, on_arm: impl FnMut() + Send + 'static) -> Self {
+        self.on_arm = Some(Box::new(on_arm));
+        self
+    }
+
+    /// The expire callback: short and synchronous, it runs on the driver at each run.
+    pub fn on_expire(mut self, on_expire: impl FnMut(&Fire) + Send + 'static) -> Self {
+        if self.expire.is_some() {
+            self.conflict = Some(Error::invalid("on_expire", "set twice (or with .on_expire_async)"));
+        }
+        self.expire = Some(Box::new(on_expire));
+        self
+    }
+
+    /// An asynchronous expire callback: each run is spawned as a tokio task. Runs of one timer never
+    /// overlap: a tick that comes while the previous run is still going is skipped and counted in the
+    /// next run's [`Fire::missed`].
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a tokio runtime (builders are used inside one).
+    pub fn on_expire_async<F, Fut>(mut self, on_expire: F) -> Self
+    where
+        F: FnMut(Fire) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if self.expire.is_some() {
+            self.conflict = Some(Error::invalid("on_expire_async", "set twice (or with .on_expire)"));
+        }
+        self.expire = Some(spawn_runs(&self.sched.inner, on_expire));
+        self
+    }
+
+    /// The cancel callback: runs once, with the reason, if the timer is cancelled while a run is
+    /// still to come (armed, recurring, or running).
+    pub fn on_cancel(mut self, on_cancel: impl FnOnce(CancelReason) + Send + 'static) -> Self {
+        self.on_cancel = Some(Box::new(on_cancel));
+        self
+    }
+
+    /// Cancel the timer (with [`CancelReason::Panicked`]) when its expire callback panics, instead of
+    /// letting it run again.
+    pub fn cancel_on_panic(mut self) -> Self {
+        self.cancel_on_panic = true;
+        self
+    }
+
+    /// Arms the timer, owned by the returned handle (dropping it cancels the timer).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the option: `immediate` or `first` or `missed` without
+    /// `recurring`, `first` with `immediate`, a zero `interval` on a recurring timer, a missing
+    /// `on_expire`, or an `interval`, `first` or `jitter` past chime's 584-year range.
+    /// [`Error::Shutdown`] after shutdown.
+    pub fn arm(self) -> Result<Timer, Error> {
+        let sched = self.sched;
+        let id = self.arm_with(true)?;
+        Ok(Timer::new(sched.clone(), id))
+    }
+
+    /// Arms the timer detached: it runs until cancelled by id (resty's `detached`).
+    ///
+    /// # Errors
+    ///
+    /// As [`arm`](Self::arm).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let id = sched.timer(std::time::Duration::from_secs(1)).recurring().on_expire(|_| {}).arm_detached()?;
+    /// sched.cancel(id)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn arm_detached(self) -> Result<TimerId, Error> {
+        self.arm_with(false)
+    }
+
+    fn arm_with(self, owned: bool) -> Result<TimerId, Error> {
+        if let Some(conflict) = self.conflict {
+            return Err(conflict);
+        }
+        let inner = &self.sched.inner;
+        if inner.is_stopped() {
+            return Err(Error::Shutdown);
+        }
+        let range = |option| move || Error::invalid(option, "exceeds chime's range of 584 years");
+        let plan = Plan {
+            interval: nanos(self.interval).ok_or_else(range("interval"))?,
+            recurring: self.recurring,
+            immediate: self.immediate,
+            first: self.first.map(|f| nanos(f).ok_or_else(range("first"))).transpose()?,
+            jitter: nanos(self.jitter).ok_or_else(range("jitter"))?,
+            missed: self.missed,
+        };
+        plan.validate()?;
+        let expire = self.expire.ok_or_else(|| {
+            Error::invalid("on_expire", "a timer needs .on_expire(..) or .on_expire_async(..)")
+        })?;
+        let (deadline, grid) = plan.start(inner.time.now(), draw(plan.jitter))?;
+        let mut on_arm = self.on_arm;
+        if let Some(on_arm) = on_arm.as_mut()
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(on_arm))
+        {
+            inner.report_panic(None, &*payload);
+        }
+        let extras = Extras {
+            plan,
+            grid,
+            on_cancel: self.on_cancel,
+            on_arm,
+            cancel_on_panic: self.cancel_on_panic,
+            owned,
+            ..Extras::default()
+        };
+        inner.insert(deadline, Record { expire, extras: Some(Box::new(extras)) })
+    }
+}
