@@ -8,7 +8,7 @@ use std::task::Waker;
 use super::Inner;
 use super::shard::Wheels;
 use crate::timer::record::{CancelFn, ExpireFn, Record};
-use crate::timer::{CancelReason, Fire, TimerId};
+use crate::timer::{CancelReason, Fire, Missed, TimerId};
 use crate::wheel::Key;
 
 /// Entries taken from one shard per pass, so a storm of expiries never holds a lock for long.
@@ -133,14 +133,21 @@ fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
     let limit = due.len() + BATCH;
     while due.len() < limit {
         let Some(key) = wheels.timers.poll(now) else { break };
-        let deadline = wheels.timers.scheduled(key).unwrap_or(now);
+        let mut deadline = wheels.timers.scheduled(key).unwrap_or(now);
         let Some(record) = wheels.timers.get_mut(key) else { continue };
         let expire = mem::replace(&mut record.expire, Box::new(placeholder));
         let (count, missed) = match record.extras.as_mut() {
             Some(extras) => {
+                let mut missed = mem::take(&mut extras.missed);
+                if let (Some(grid), Missed::Skip) = (extras.grid.as_mut(), extras.plan.missed)
+                    && let Some((latest, skipped)) = grid.catch_up(extras.plan.interval, now)
+                {
+                    deadline = latest;
+                    missed += skipped;
+                }
                 extras.count += 1;
                 extras.running = true;
-                (extras.count, mem::take(&mut extras.missed))
+                (extras.count, missed)
             }
             None => (1, 0),
         };

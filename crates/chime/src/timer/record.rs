@@ -141,6 +141,26 @@ impl Grid {
         }
     }
 
+    /// Under [`Missed::Skip`], a run found due at `now` stands for every tick that has passed: it runs
+    /// once, for the latest. Returns that tick's deadline and how many due runs it replaces, or `None`
+    /// when only the armed run is due.
+    pub(crate) fn catch_up(&mut self, interval: u64, now: u64) -> Option<(u64, u64)> {
+        if now < self.anchor {
+            return None;
+        }
+        let latest = (now - self.anchor) / interval;
+        let skipped = if self.off_grid {
+            latest + 1 // the immediate run, and grid ticks 0 ..= latest
+        } else if latest > self.k {
+            latest - self.k
+        } else {
+            return None;
+        };
+        self.k = latest;
+        self.off_grid = false;
+        Some((self.anchor.saturating_add(latest.saturating_mul(interval)), skipped))
+    }
+
     /// The armed run becomes "at `deadline`", and the grid continues from there (Knot's reschedule).
     pub(crate) fn restart_at(deadline: u64) -> Grid {
         Grid { anchor: deadline, k: 0, off_grid: false }
@@ -165,6 +185,17 @@ mod tests {
         // The run due at 200 ends at 470: ticks 300 and 400 passed; run now for 400, report 1 skipped.
         assert_eq!(grid.advance(100, Missed::Skip, 470), (400, 1));
         assert_eq!(grid.advance(100, Missed::Skip, 471), (500, 0));
+    }
+
+    #[test]
+    fn catch_up_runs_once_for_the_latest_passed_tick() {
+        let mut grid = Grid { anchor: 100, k: 0, off_grid: false };
+        assert_eq!(grid.catch_up(100, 199), None, "only the armed tick is due");
+        assert_eq!(grid.catch_up(100, 350), Some((300, 2)), "ticks 100 and 200 are skipped");
+        assert_eq!(grid.advance(100, Missed::Skip, 350), (400, 0));
+        let mut immediate = Grid { anchor: 100, k: 0, off_grid: true };
+        assert_eq!(immediate.catch_up(100, 99), None);
+        assert_eq!(immediate.catch_up(100, 100), Some((100, 1)), "the immediate run is skipped");
     }
 
     #[test]
