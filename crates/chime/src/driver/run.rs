@@ -6,8 +6,18 @@ use std::sync::atomic::Ordering;
 use super::Inner;
 
 /// Runs until the scheduler stops, or until no handle is left and nothing is pending.
-pub(crate) async fn run(inner: Arc<Inner>) {
-    let _stop = StopOnExit(inner.clone());
+///
+/// The exit guard is made before the first poll, so a runtime that drops the task unpolled still
+/// cancels what is pending.
+pub(crate) fn run(inner: Arc<Inner>) -> impl Future<Output = ()> + Send + 'static {
+    let stop = StopOnExit(inner.clone());
+    async move {
+        let _stop = stop;
+        drive(inner).await;
+    }
+}
+
+async fn drive(inner: Arc<Inner>) {
     let sleep = tokio::time::sleep_until(inner.time.to_instant(0));
     tokio::pin!(sleep);
     loop {

@@ -1,0 +1,161 @@
+//! The `Timer` handle: re-arming, cancelling, dropping, detaching, and what it reports.
+
+mod common;
+
+use chime::{CancelReason, Error, Fire, Scheduler};
+use common::{Log, ms, ms_since};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn arm_restarts_an_armed_timer_running_the_arm_callback_not_the_cancel_one() {
+    let sched = Scheduler::start();
+    let start = Instant::now();
+    let (arms, cancels, runs) = (Log::new(), Log::new(), Log::new());
+    let (a, c, r) = (arms.clone(), cancels.clone(), runs.clone());
+    let timer = sched
+        .timer(ms(100))
+        .recurring()
+        .on_arm(move || a.push(ms_since(start, Instant::now())))
+        .on_expire(move |f: &Fire| r.push(ms_since(start, f.scheduled())))
+        .on_cancel(move |reason| c.push(reason))
+        .arm()
+        .unwrap();
+    sched.sleep(ms(150)).await;
+    timer.arm(ms(40)).unwrap();
+    assert_eq!(timer.interval(), ms(40));
+    sched.sleep(ms(100)).await;
+    assert_eq!(arms.get(), vec![0, 150]);
+    assert_eq!(runs.get(), vec![100, 190, 230], "restarted from 150 with the new interval");
+    assert!(cancels.get().is_empty(), "re-arming is not cancelling");
+    drop(timer);
+    assert_eq!(cancels.get(), vec![CancelReason::Dropped]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fired_one_shot_can_be_armed_again_but_a_cancelled_one_cannot() {
+    let sched = Scheduler::start();
+    let count = Arc::new(AtomicU32::new(0));
+    let seen = count.clone();
+    let timer =
+        sched.timer(ms(10)).on_expire(move |_| drop(seen.fetch_add(1, Ordering::SeqCst))).arm().unwrap();
+    sched.sleep(ms(10)).await;
+    assert_eq!((count.load(Ordering::SeqCst), timer.count(), timer.is_armed()), (1, 1, false));
+    assert_eq!(timer.remaining(), None);
+    timer.arm(ms(20)).unwrap();
+    assert_eq!(timer.remaining(), Some(ms(20)));
+    sched.sleep(ms(20)).await;
+    assert_eq!((count.load(Ordering::SeqCst), timer.count()), (2, 2));
+    timer.cancel().unwrap();
+    assert!(timer.is_cancelled());
+    assert_eq!(timer.arm(ms(5)), Err(Error::AlreadyCancelled));
+    assert_eq!(timer.cancel(), Err(Error::AlreadyCancelled));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cancel_callback_runs_once_and_only_when_a_run_was_to_come() {
+    let sched = Scheduler::start();
+    let log = Log::new();
+    let seen = log.clone();
+    let pending =
+        sched.timer(ms(10)).on_expire(|_| {}).on_cancel(move |r| seen.push(("pending", r))).arm().unwrap();
+    pending.cancel().unwrap();
+    assert_eq!(pending.cancel(), Err(Error::AlreadyCancelled));
+    let seen = log.clone();
+    let done =
+        sched.timer(ms(10)).on_expire(|_| {}).on_cancel(move |r| seen.push(("done", r))).arm().unwrap();
+    sched.sleep(ms(10)).await;
+    done.cancel().unwrap();
+    assert_eq!(log.get(), vec![("pending", CancelReason::User)], "a one-shot that ran has nothing to cancel");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_cancels_and_detaching_keeps_running() {
+    let sched = Scheduler::start();
+    let (log, runs) = (Log::new(), Arc::new(AtomicU32::new(0)));
+    let seen = log.clone();
+    let dropped =
+        sched.timer(ms(10)).recurring().on_expire(|_| {}).on_cancel(move |r| seen.push(r)).arm().unwrap();
+    drop(dropped);
+    assert_eq!(log.get(), vec![CancelReason::Dropped]);
+
+    let (seen, counter) = (log.clone(), runs.clone());
+    let kept = sched
+        .timer(ms(10))
+        .recurring()
+        .on_expire(move |_| drop(counter.fetch_add(1, Ordering::SeqCst)))
+        .on_cancel(move |r| seen.push(r))
+        .arm()
+        .unwrap();
+    let id = kept.detach();
+    sched.sleep(ms(35)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "a detached timer runs without its handle");
+    sched.cancel(id).unwrap();
+    assert_eq!(log.get(), vec![CancelReason::Dropped, CancelReason::User]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn detaching_a_one_shot_that_ran_releases_it() {
+    let sched = Scheduler::start();
+    let timer = sched.timer(ms(10)).on_expire(|_| {}).arm().unwrap();
+    sched.sleep(ms(10)).await;
+    assert_eq!(sched.pending(), 1, "the idle one-shot waits for its handle");
+    let id = timer.detach();
+    assert_eq!(sched.pending(), 0);
+    assert_eq!(sched.cancel(id), Err(Error::NotFound));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_from_inside_its_own_callback_stops_it_cleanly() {
+    let sched = Scheduler::start();
+    let (runs, cancels) = (Log::new(), Log::new());
+    let (inner, r, c) = (sched.clone(), runs.clone(), cancels.clone());
+    sched
+        .timer(ms(10))
+        .recurring()
+        .on_expire(move |f: &Fire| {
+            r.push(f.count());
+            if f.count() == 3 {
+                assert_eq!(inner.cancel(f.id()), Ok(()));
+                assert_eq!(inner.cancel(f.id()), Err(Error::NotFound));
+            }
+        })
+        .on_cancel(move |reason| c.push(reason))
+        .arm_detached()
+        .unwrap();
+    sched.sleep(ms(100)).await;
+    assert_eq!(runs.get(), vec![1, 2, 3]);
+    assert_eq!(cancels.get(), vec![CancelReason::User]);
+    assert_eq!(sched.pending(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rearming_from_inside_its_own_callback_wins_over_the_grid() {
+    let sched = Scheduler::start();
+    let start = Instant::now();
+    let runs = Log::new();
+    let (inner, r) = (sched.clone(), runs.clone());
+    sched
+        .timer(ms(100))
+        .recurring()
+        .on_expire(move |f: &Fire| {
+            r.push(ms_since(start, f.scheduled()));
+            if f.count() == 1 {
+                inner.reschedule(f.id(), ms(30)).unwrap();
+            }
+        })
+        .arm_detached()
+        .unwrap();
+    sched.sleep(ms(300)).await;
+    assert_eq!(runs.get(), vec![100, 130, 230], "rescheduled to 130, then every 100 ms from there");
+}
+
+#[tokio::test(start_paused = true)]
+async fn queries_report_the_schedule() {
+    let sched = Scheduler::start();
+    let timer = sched.timer(ms(100)).recurring().first(ms(250)).on_expire(|_| {}).arm().unwrap();
+    assert_eq!((timer.remaining(), timer.interval(), timer.count()), (Some(ms(250)), ms(100), 0));
+    sched.sleep(ms(260)).await;
+    assert_eq!((timer.remaining(), timer.count(), timer.is_armed()), (Some(ms(90)), 1, true));
+}
