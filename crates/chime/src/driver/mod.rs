@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 
 use crate::Error;
 use crate::clock::{TimeBase, nanos};
-use crate::timer::record::{CancelFn, Grid, Record};
+use crate::timer::record::{CancelFn, Extras, Grid, Record};
 use crate::timer::{CancelReason, PanicReport, TimerId};
 use shard::{Shard, Wheels, thread_number};
 
@@ -162,6 +162,7 @@ impl Inner {
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
+        let armed = wheels.timers.deadline(id.key).is_some();
         let record = wheels.timers.get_mut(id.key).ok_or(Error::NotFound)?;
         match record.extras.as_mut() {
             Some(extras) => {
@@ -170,8 +171,12 @@ impl Inner {
                 }
                 extras.missed = 0;
             }
-            // A plain one-shot rescheduled (from its own callback, say): it now counts its runs.
-            None => record.extras = Some(Box::default()),
+            // A plain one-shot rescheduled: it now counts its runs. Unarmed, it is in its own run.
+            None => {
+                let running = !armed;
+                record.extras =
+                    Some(Box::new(Extras { count: u64::from(running), running, ..Extras::default() }));
+            }
         }
         wheels.timers.rearm(id.key, deadline);
         drop(wheels);

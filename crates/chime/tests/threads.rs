@@ -1,0 +1,66 @@
+//! Many threads at once, on a multi-thread runtime and real time: nothing lost, nothing early.
+
+use chime::{Fire, Scheduler};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_armed_from_many_threads_all_fire_and_none_early() {
+    let sched = Scheduler::start();
+    let fired = Arc::new(AtomicU64::new(0));
+    let early = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (sched, fired, early) = (sched.clone(), fired.clone(), early.clone());
+            std::thread::spawn(move || {
+                let mut cancelled = 0;
+                for i in 0..2_000u64 {
+                    let (fired, early) = (fired.clone(), early.clone());
+                    let delay = Duration::from_millis(1 + (i * 7 + t) % 50);
+                    let id = sched
+                        .after(delay, move |f: &Fire| {
+                            if Instant::now() < f.scheduled() {
+                                early.fetch_add(1, Ordering::SeqCst);
+                            }
+                            fired.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                    if i % 4 == 0 {
+                        sched.cancel(id).unwrap();
+                        cancelled += 1;
+                    }
+                }
+                cancelled
+            })
+        })
+        .collect();
+    let cancelled: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fired.load(Ordering::SeqCst) < 8_000 - cancelled && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fired.load(Ordering::SeqCst), 8_000 - cancelled);
+    assert_eq!(early.load(Ordering::SeqCst), 0);
+    assert_eq!(sched.pending(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeps_on_many_tasks_wake_and_never_early() {
+    let sched = Scheduler::start();
+    let tasks: Vec<_> = (0..500u64)
+        .map(|i| {
+            let sched = sched.clone();
+            tokio::spawn(async move {
+                let want = Duration::from_millis(5 + i % 40);
+                let start = Instant::now();
+                sched.sleep(want).await;
+                start.elapsed() >= want
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(tokio::time::timeout(Duration::from_secs(20), task).await.unwrap().unwrap());
+    }
+}
