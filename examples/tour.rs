@@ -1,1 +1,133 @@
-fn main() {}
+//! A live tour of chime: every kind of timer, in real time, in a few seconds.
+//!
+//! Run it with `cargo run --example tour`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chime::{CancelReason, Error, Fire, Missed, Scheduler};
+use tokio::time::Instant;
+
+/// Milliseconds since the tour started, for the log lines.
+fn at(start: Instant) -> String {
+    format!("{:>5} ms", start.elapsed().as_millis())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    // chime catches callback panics and reports them through its own hook (below); std's default
+    // printer would add a backtrace to the tour's output.
+    std::panic::set_hook(Box::new(|_| {}));
+    let start = Instant::now();
+    let sched = Scheduler::builder()
+        .on_panic(move |report| {
+            println!("{}  panic hook: {} ({:?})", at(start), report.message(), report.timer())
+        })
+        .start();
+    let ms = Duration::from_millis;
+
+    println!("== resty.timer / Copas: a recurring timer with a handle, immediate first run, jitter");
+    let heartbeat = sched
+        .timer(ms(200))
+        .recurring()
+        .immediate()
+        .jitter(ms(20))
+        .on_arm(move || println!("{}  heartbeat armed", at(start)))
+        .on_expire(move |fire: &Fire| {
+            println!("{}  heartbeat #{} (due {:?} ago)", at(start), fire.count(), fire.scheduled().elapsed())
+        })
+        .on_cancel(move |reason: CancelReason| println!("{}  heartbeat cancelled: {reason}", at(start)))
+        .arm()?;
+
+    println!("== TINN: Timer{{Delay = 300, Period = 150}}, stopped from its own callback after 3 runs");
+    let inner = sched.clone();
+    sched
+        .timer(ms(150))
+        .recurring()
+        .first(ms(300))
+        .on_expire(move |fire: &Fire| {
+            println!("{}  TINN timer run {}", at(start), fire.count());
+            if fire.count() == 3 {
+                inner.cancel(fire.id()).expect("cancel from inside its own callback");
+            }
+        })
+        .on_cancel(move |reason| println!("{}  TINN timer stopped: {reason}", at(start)))
+        .arm_detached()?;
+
+    println!("== Knot: after / recurrent / reschedule (halving the interval) / cancel by id");
+    let knot = sched.clone();
+    let mut interval = ms(400);
+    sched.after(interval, move |ev: &Fire| {
+        println!("{}  Good morning! (run {})", at(start), ev.count());
+        interval /= 2;
+        if interval >= ms(50) {
+            knot.reschedule(ev.id(), interval).expect("reschedule from inside its callback");
+        }
+    })?;
+    let never = sched.after(Duration::from_secs(60), |_| println!("never printed"))?;
+    sched.cancel(never)?;
+    println!("{}  cancelled {never}; cancelling it again: {:?}", at(start), sched.cancel(never).unwrap_err());
+
+    println!("== Missed ticks: the runtime is blocked for 350 ms under a 100 ms timer");
+    let skip = sched
+        .timer(ms(100))
+        .recurring()
+        .missed(Missed::Skip)
+        .on_expire(move |fire: &Fire| {
+            if fire.missed() > 0 {
+                println!("{}  Skip policy: ran once, {} tick(s) missed", at(start), fire.missed());
+            }
+        })
+        .arm()?;
+
+    println!("== Async expire: runs are tasks and never overlap");
+    let busy = sched
+        .timer(ms(100))
+        .recurring()
+        .on_expire_async(move |fire: Fire| async move {
+            println!("{}  async run {} starts (missed {})", at(start), fire.count(), fire.missed());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        })
+        .arm()?;
+
+    println!("== A panicking callback is caught; the timer keeps running");
+    let flaky = sched
+        .timer(ms(500))
+        .recurring()
+        .on_expire(|fire: &Fire| {
+            if fire.count() == 1 {
+                panic!("flaky timer's first run fails");
+            }
+            println!("           flaky timer run {} fine", fire.count());
+        })
+        .arm()?;
+
+    println!("== Invalid options are typed errors");
+    let refused = sched.timer(Duration::ZERO).recurring().on_expire(|_| {}).arm().unwrap_err();
+    println!("{}  {refused}", at(start));
+
+    sched.sleep(ms(600)).await;
+    println!("{}  blocking the runtime's thread for 350 ms...", at(start));
+    std::thread::sleep(ms(350));
+    sched.sleep(ms(500)).await;
+    drop((skip, busy));
+
+    println!("== TINN wait / timeouts / Copas waitforcondition");
+    let slow = sched.timeout(ms(100), tokio::time::sleep(ms(500))).await;
+    println!("{}  timeout on a 500 ms operation: {:?}", at(start), slow.map_err(|e| e.to_string()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let flag = ready.clone();
+    sched.after(ms(120), move |_| flag.store(true, Ordering::SeqCst))?;
+    let waited = sched.wait_for(ms(50), ms(1000), || ready.load(Ordering::SeqCst)).await;
+    println!("{}  wait_for(condition): {waited:?}", at(start));
+
+    println!("== Re-arming a handle, then shutting down");
+    heartbeat.arm(ms(300))?;
+    sched.sleep(ms(400)).await;
+    drop(flaky);
+    let report = sched.shutdown().await;
+    println!("{}  shutdown cancelled {} pending timer(s)", at(start), report.timers_cancelled);
+    println!("{}  arming after shutdown: {}", at(start), sched.after(ms(1), |_| {}).unwrap_err());
+    Ok(())
+}

@@ -34,16 +34,16 @@ impl TimeBase {
     }
 
     /// Nanoseconds since the epoch now (tokio's clock: paused time is followed).
-    pub(crate) fn now(&self) -> u64 {
+    pub(crate) fn now(self) -> u64 {
         self.to_nanos(Instant::now())
     }
 
-    pub(crate) fn to_nanos(&self, instant: Instant) -> u64 {
+    pub(crate) fn to_nanos(self, instant: Instant) -> u64 {
         let since = instant.saturating_duration_since(self.epoch);
         u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    pub(crate) fn to_instant(&self, nanos: u64) -> Instant {
+    pub(crate) fn to_instant(self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
     }
 }

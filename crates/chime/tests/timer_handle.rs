@@ -38,8 +38,13 @@ async fn a_fired_one_shot_can_be_armed_again_but_a_cancelled_one_cannot() {
     let sched = Scheduler::start();
     let count = Arc::new(AtomicU32::new(0));
     let seen = count.clone();
-    let timer =
-        sched.timer(ms(10)).on_expire(move |_| drop(seen.fetch_add(1, Ordering::SeqCst))).arm().unwrap();
+    let timer = sched
+        .timer(ms(10))
+        .on_expire(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .arm()
+        .unwrap();
     sched.sleep(ms(10)).await;
     assert_eq!((count.load(Ordering::SeqCst), timer.count(), timer.is_armed()), (1, 1, false));
     assert_eq!(timer.remaining(), None);
@@ -84,7 +89,9 @@ async fn dropping_cancels_and_detaching_keeps_running() {
     let kept = sched
         .timer(ms(10))
         .recurring()
-        .on_expire(move |_| drop(counter.fetch_add(1, Ordering::SeqCst)))
+        .on_expire(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
         .on_cancel(move |r| seen.push(r))
         .arm()
         .unwrap();
