@@ -29,6 +29,23 @@ pub enum Error {
     /// The worker has stopped (closed, panicked or shut down) and takes no more items.
     #[error("the worker has stopped")]
     WorkerGone,
+    /// A [`Ticker`](crate::Ticker) read with nothing counted and nothing armed: it would wait forever.
+    #[error("the ticker is not armed and has no expirations to report")]
+    NotArmed,
+    /// The realtime clock jumped (it was set) under a ticker armed at an absolute wall-clock deadline
+    /// (`timerfd`'s `TFD_TIMER_CANCEL_ON_SET`). Arm the ticker again to go on.
+    #[error("the realtime clock was changed; the ticker's absolute deadline no longer holds")]
+    ClockChanged,
+    /// A system call failed.
+    #[error("{op} failed: {message}")]
+    Io {
+        /// The operation, e.g. `timerfd_create`.
+        op: &'static str,
+        /// The kind of the underlying `std::io::Error`.
+        kind: std::io::ErrorKind,
+        /// The underlying error's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -40,6 +57,12 @@ impl Error {
     /// ```
     pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidOption(InvalidOption { option, reason: reason.into() })
+    }
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, err: std::io::Error) -> Self {
+        Error::Io { op, kind: err.kind(), message: err.to_string() }
     }
 }
 

@@ -47,6 +47,7 @@ mod driver;
 mod error;
 mod scheduler;
 mod sleep;
+mod ticker;
 mod timer;
 pub mod wheel;
 
@@ -54,4 +55,5 @@ pub use clock::Clock;
 pub use error::{Elapsed, Error, InvalidOption};
 pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};
 pub use sleep::{Sleep, Timeout};
+pub use ticker::{Ticker, TickerTimes};
 pub use timer::{CancelReason, Fire, Missed, PanicReport, Timer, TimerBuilder, TimerId};
