@@ -29,6 +29,12 @@ pub enum Error {
     /// The worker has stopped (closed, panicked or shut down) and takes no more items.
     #[error("the worker has stopped")]
     WorkerGone,
+    /// A bounded worker's queue is full.
+    #[error("the worker's queue is full")]
+    QueueFull,
+    /// An event name a named bus was not declared with.
+    #[error("unknown event `{0}`: the bus was not declared with it")]
+    UnknownEvent(String),
     /// A [`Ticker`](crate::Ticker) read with nothing counted and nothing armed: it would wait forever.
     #[error("the ticker is not armed and has no expirations to report")]
     NotArmed,

@@ -45,15 +45,25 @@
 mod clock;
 mod driver;
 mod error;
+mod events;
+mod registry;
 mod scheduler;
 mod sleep;
 mod ticker;
 mod timer;
+mod unwind;
+#[cfg(unix)]
+mod watch;
 pub mod wheel;
+mod worker;
 
 pub use clock::Clock;
 pub use error::{Elapsed, Error, InvalidOption};
+pub use events::{Dispatch, Events, Lifecycle, NamedEvent, NamedEvents, Subscription};
 pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};
 pub use sleep::{Sleep, Timeout};
 pub use ticker::{Ticker, TickerTimes};
 pub use timer::{CancelReason, Fire, Missed, PanicReport, Timer, TimerBuilder, TimerId};
+#[cfg(unix)]
+pub use watch::{Interest, Readiness, WatchId};
+pub use worker::{Group, ItemState, PushError, Queue, Ticket, Worker, WorkerBuilder, WorkerExit};

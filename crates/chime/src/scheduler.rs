@@ -118,7 +118,7 @@ impl SchedulerBuilder {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             (cores * 2).min(64)
         });
-        let inner = Arc::new(Inner::new(shards, self.on_panic));
+        let inner = Arc::new(Inner::new(shards, self.on_panic, runtime.clone()));
         inner.handles.store(1, Ordering::Relaxed);
         runtime.spawn(run(inner.clone()));
         Ok(Scheduler { inner })
@@ -139,6 +139,12 @@ impl SchedulerBuilder {
 pub struct ShutdownReport {
     /// Pending timers cancelled with [`CancelReason::Shutdown`].
     pub timers_cancelled: usize,
+    /// Workers closed and drained (event handlers included).
+    pub workers_closed: usize,
+    /// Items the workers left unprocessed: handed back through each [`Worker::join`](crate::Worker::join).
+    pub items_unprocessed: usize,
+    /// fd watches stopped.
+    pub watches_stopped: usize,
 }
 
 impl Scheduler {
@@ -382,9 +388,13 @@ impl Scheduler {
         self.inner.is_stopped()
     }
 
-    /// Stops the scheduler: every pending timer's cancel callback runs with
-    /// [`CancelReason::Shutdown`], sleeping tasks wake, the driver exits. Later calls that arm or
-    /// cancel return [`Error::Shutdown`]; a second shutdown reports nothing cancelled.
+    /// Stops the scheduler, in this order: [`Lifecycle::Stopping`](crate::Lifecycle::Stopping) is
+    /// dispatched and its handlers waited for; every pending timer's cancel callback runs with
+    /// [`CancelReason::Shutdown`] and sleeping tasks wake; workers are closed and drained (what they
+    /// did not process is handed back through their [`Worker::join`](crate::Worker::join)); fd watches
+    /// stop; [`Lifecycle::Stopped`](crate::Lifecycle::Stopped) is dispatched and its handlers waited
+    /// for; the driver exits. Later calls that arm or cancel return [`Error::Shutdown`]; a second
+    /// shutdown reports nothing.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -395,8 +405,24 @@ impl Scheduler {
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) -> ShutdownReport {
+        use crate::events::Lifecycle;
+        if self.inner.begin_shutdown() {
+            self.inner.driver_exited().await;
+            return ShutdownReport::default();
+        }
+        let lifecycle = self.lifecycle();
+        lifecycle.dispatch(Lifecycle::Stopping).wait().await;
         let timers_cancelled = self.inner.stop();
+        let (workers, items_unprocessed) = self.inner.registry.close_workers(false).await;
+        let watches_stopped = self.inner.registry.stop_watches();
+        lifecycle.dispatch(Lifecycle::Stopped).wait().await;
+        let (handlers, _) = self.inner.registry.close_workers(true).await;
         self.inner.driver_exited().await;
-        ShutdownReport { timers_cancelled }
+        ShutdownReport {
+            timers_cancelled,
+            workers_closed: workers + handlers,
+            items_unprocessed,
+            watches_stopped,
+        }
     }
 }

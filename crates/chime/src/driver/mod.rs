@@ -50,11 +50,17 @@ pub(crate) struct Inner {
     wake_at: AtomicU64,
     notify: Notify,
     stopped: AtomicBool,
+    /// `shutdown` has begun (a second call only waits for the first).
+    shutting_down: AtomicBool,
     /// Live [`Scheduler`](crate::Scheduler) handles: with none and nothing pending, the driver exits.
     pub(crate) handles: AtomicUsize,
     on_panic: Option<PanicHook>,
     driver_done: AtomicBool,
     driver_exit: Notify,
+    /// The runtime the driver runs on: workers and async runs are spawned there.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// Workers, event buses and fd watches, for shutdown.
+    pub(crate) registry: crate::registry::Registry,
 }
 
 /// Where a timer stands, for the [`Timer`](crate::Timer) handle's queries.
@@ -66,18 +72,26 @@ pub(crate) struct TimerState {
 }
 
 impl Inner {
-    pub(crate) fn new(shards: usize, on_panic: Option<PanicHook>) -> Self {
+    pub(crate) fn new(shards: usize, on_panic: Option<PanicHook>, runtime: tokio::runtime::Handle) -> Self {
         Inner {
             time: TimeBase::new(),
             shards: (0..shards.max(1)).map(|_| Shard::default()).collect(),
             wake_at: AtomicU64::new(u64::MAX),
             notify: Notify::new(),
             stopped: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             on_panic,
             driver_done: AtomicBool::new(false),
             driver_exit: Notify::new(),
+            runtime,
+            registry: crate::registry::Registry::default(),
         }
+    }
+
+    /// Marks the start of a shutdown; `true` if one had already begun (or the driver stopped).
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        self.shutting_down.swap(true, Ordering::AcqRel) || self.is_stopped()
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
@@ -252,13 +266,15 @@ impl Inner {
         Ok(TimerState { deadline: wheels.timers.deadline(id.key), interval, count })
     }
 
-    /// Reports a callback panic through `tracing` and the scheduler's hook.
+    /// Reports a timer callback panic through `tracing` and the scheduler's hook.
     pub(crate) fn report_panic(&self, timer: Option<TimerId>, payload: &(dyn std::any::Any + Send)) {
-        let report = PanicReport::new(timer, payload);
-        match timer {
-            Some(id) => tracing::error!(timer = %id, "chime callback panicked: {}", report.message()),
-            None => tracing::error!("chime callback panicked: {}", report.message()),
-        }
+        let source = timer.map_or_else(|| "timer arm callback".to_string(), |id| id.to_string());
+        self.report(PanicReport::new(timer, source, payload));
+    }
+
+    /// Reports a panic of anything the scheduler runs through `tracing` and the scheduler's hook.
+    pub(crate) fn report(&self, report: PanicReport) {
+        tracing::error!(source = %report.source(), "chime: panicked: {}", report.message());
         if let Some(hook) = &self.on_panic
             && catch_unwind(AssertUnwindSafe(|| hook(&report))).is_err()
         {

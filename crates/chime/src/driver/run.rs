@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Inner;
+use crate::events::Lifecycle;
 
 /// Runs until the scheduler stops, or until no handle is left and nothing is pending.
 ///
@@ -18,6 +19,9 @@ pub(crate) fn run(inner: Arc<Inner>) -> impl Future<Output = ()> + Send + 'stati
 }
 
 async fn drive(inner: Arc<Inner>) {
+    for stage in [Lifecycle::Starting, Lifecycle::Started] {
+        drop(inner.registry.lifecycle.deliver(&stage));
+    }
     let sleep = tokio::time::sleep_until(inner.time.to_instant(0));
     tokio::pin!(sleep);
     loop {

@@ -175,6 +175,7 @@ pub enum Missed {
 #[derive(Debug, Clone)]
 pub struct PanicReport {
     pub(crate) timer: Option<TimerId>,
+    pub(crate) source: String,
     pub(crate) message: String,
 }
 
@@ -184,17 +185,18 @@ impl PanicReport {
         self.timer
     }
 
+    /// What panicked, in words: `timer 0:3v0`, `worker "name"`, `watch 4`, ...
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// The panic's message (its `&str` or `String` payload, or a placeholder).
     pub fn message(&self) -> &str {
         &self.message
     }
 
-    pub(crate) fn new(timer: Option<TimerId>, payload: &(dyn std::any::Any + Send)) -> Self {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic with a non-string payload".to_string());
-        PanicReport { timer, message }
+    pub(crate) fn new(timer: Option<TimerId>, source: String, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = crate::unwind::message(payload);
+        PanicReport { timer, source, message }
     }
 }

@@ -1,15 +1,13 @@
 //! Asynchronous expire callbacks: each run spawned as a task, never two at once.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
 
 use super::record::ExpireFn;
 use super::{CancelReason, Fire};
 use crate::driver::Inner;
+use crate::unwind::CatchUnwind;
 
 /// Wraps an async callback as a driver callback that spawns each run on the current runtime.
 pub(crate) fn spawn_runs<F, Fut>(inner: &Arc<Inner>, mut on_expire: F) -> ExpireFn
@@ -17,7 +15,7 @@ where
     F: FnMut(Fire) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let runtime = tokio::runtime::Handle::current();
+    let runtime = inner.runtime.clone();
     let running = Arc::new(AtomicBool::new(false));
     let overlapped = Arc::new(AtomicU64::new(0));
     let inner: Weak<Inner> = Arc::downgrade(inner);
@@ -52,22 +50,5 @@ struct Running(Arc<AtomicBool>);
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
-    }
-}
-
-type Payload = Box<dyn std::any::Any + Send>;
-
-/// A future whose panics come out as `Err`.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
-    type Output = Result<(), Payload>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
     }
 }
