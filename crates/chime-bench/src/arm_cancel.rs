@@ -1,0 +1,156 @@
+//! Workloads 1 and 2: the cost of arming and cancelling one timer with others already pending, on
+//! one thread of a current_thread runtime.
+//!
+//! Each side first fills its own pending set the same way (deadlines spread over four minutes,
+//! [`spread`]), then the sides take turns in timed rounds; the median round is reported.
+//!
+//! - chime: `sched.after(d, noop)` then `sched.cancel(id)` (a zero-sized closure: no allocation).
+//! - tokio: `tokio::time::sleep(d)` pinned on the stack, polled once with a no-op waker (which
+//!   registers it with the time driver), dropped (which deregisters it).
+//! - `tokio_util::time::DelayQueue`: `insert` then `remove`.
+
+use std::hint::black_box;
+use std::pin::{Pin, pin};
+use std::time::Duration;
+
+use chime::{Fire, Scheduler};
+use tokio_util::time::DelayQueue;
+
+use crate::Sizes;
+use crate::measure::{
+    block_on_unbudgeted, current_thread, median, ns_per_call, poll_once, size_label, spread,
+};
+use crate::report::{Better, Figure, Report, Unit};
+
+fn noop(_: &Fire) {}
+
+/// Runs `sides` in turn for `rounds` rounds of `calls` calls; the median ns per call of each side.
+fn take_turns<const N: usize>(
+    rounds: usize,
+    calls: usize,
+    sides: &mut [&mut dyn FnMut(usize); N],
+) -> [f64; N] {
+    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        for (side, op) in sides.iter_mut().enumerate() {
+            // Each round arms fresh deadlines, spread like the pending ones.
+            let offset = 1_000_000_007 + round * calls;
+            samples[side].push(ns_per_call(calls, |i| op(offset + i)));
+        }
+    }
+    samples.map(|mut s| median(&mut s))
+}
+
+/// Workload 1: arm + cancel pairs at each pending level.
+pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
+    let rt = current_thread();
+    for &pending in sizes.pending_levels() {
+        let [chime, tokio, delay_queue] = block_on_unbudgeted(&rt, arm_cancel_at(pending, sizes));
+        let name = format!("arm+cancel {} pending", size_label(pending));
+        report.push(
+            Figure::new(1, name.clone(), Unit::Nanos, Better::Lower, chime)
+                .vs("tokio sleep", tokio)
+                .goal_ratio(5.0),
+        );
+        report.push(
+            Figure::new(1, format!("{name}, vs DelayQueue"), Unit::Nanos, Better::Lower, chime)
+                .vs("DelayQueue", delay_queue),
+        );
+    }
+    report.note(format!(
+        "[1] ns per pair: median of {} rounds of {} pairs per side, sides taking turns; tokio's Sleep is \
+         pinned on the stack and polled once with a no-op waker, then dropped",
+        sizes.rounds(),
+        sizes.pairs()
+    ));
+}
+
+async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 3] {
+    let sched = Scheduler::start();
+    for i in 0..pending {
+        sched.after(spread(i), noop).expect("the scheduler is running");
+    }
+    let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> = (0..pending)
+        .map(|i| {
+            let mut sleep = Box::pin(tokio::time::sleep(spread(i)));
+            let _ = poll_once(sleep.as_mut());
+            sleep
+        })
+        .collect();
+    let mut queue = DelayQueue::with_capacity(pending + 1);
+    for i in 0..pending {
+        queue.insert(i, spread(i));
+    }
+    // Registers the queue's own sleep, as a task polling it would.
+    let _ = queue.poll_expired(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    // Let chime's driver see its pending set and go back to sleep.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(sched.pending(), pending, "every pre-armed chime timer is pending");
+
+    let mut chime_side = |i: usize| {
+        let id = sched.after(spread(i), noop).expect("the scheduler is running");
+        sched.cancel(black_box(id)).expect("just armed");
+    };
+    let mut tokio_side = |i: usize| {
+        let mut sleep = pin!(tokio::time::sleep(spread(i)));
+        let _ = black_box(poll_once(sleep.as_mut()));
+    };
+    let mut queue_side = |i: usize| {
+        let key = queue.insert(i, spread(i));
+        black_box(queue.remove(&key));
+    };
+    let result =
+        take_turns(sizes.rounds(), sizes.pairs(), &mut [&mut chime_side, &mut tokio_side, &mut queue_side]);
+    assert_eq!(sched.pending(), pending, "arm+cancel left the pending set as it was");
+    sched.shutdown().await;
+    tokio_pending.clear();
+    drop(queue);
+    result
+}
+
+/// Workload 2: a sleep created, polled once and dropped, with sleeps already pending.
+pub(crate) fn run_sleep(sizes: Sizes, report: &mut Report) {
+    let pending = sizes.sleep_pending();
+    let [chime, tokio] = block_on_unbudgeted(&current_thread(), async {
+        let sched = Scheduler::start();
+        let mut chime_pending: Vec<Pin<Box<chime::Sleep>>> = (0..pending)
+            .map(|i| {
+                let mut sleep = Box::pin(sched.sleep(spread(i)));
+                let _ = poll_once(sleep.as_mut());
+                sleep
+            })
+            .collect();
+        let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> = (0..pending)
+            .map(|i| {
+                let mut sleep = Box::pin(tokio::time::sleep(spread(i)));
+                let _ = poll_once(sleep.as_mut());
+                sleep
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let mut chime_side = |i: usize| {
+            let mut sleep = pin!(sched.sleep(spread(i)));
+            let _ = black_box(poll_once(sleep.as_mut()));
+        };
+        let mut tokio_side = |i: usize| {
+            let mut sleep = pin!(tokio::time::sleep(spread(i)));
+            let _ = black_box(poll_once(sleep.as_mut()));
+        };
+        let result = take_turns(sizes.rounds(), sizes.pairs(), &mut [&mut chime_side, &mut tokio_side]);
+        chime_pending.clear();
+        tokio_pending.clear();
+        sched.shutdown().await;
+        result
+    });
+    report.push(
+        Figure::new(
+            2,
+            format!("sleep+poll+drop {} pending", size_label(pending)),
+            Unit::Nanos,
+            Better::Lower,
+            chime,
+        )
+        .vs("tokio sleep", tokio)
+        .goal_ratio(2.0),
+    );
+}
