@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chime::{CancelReason, Error, Fire, Missed, Scheduler};
+use chime::{CancelReason, Clock, Error, Fire, Interest, Lifecycle, Missed, Queue, Scheduler, Ticker};
 use tokio::time::Instant;
 
 /// Milliseconds since the tour started, for the log lines.
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let start = Instant::now();
     let sched = Scheduler::builder()
         .on_panic(move |report| {
-            println!("{}  panic hook: {} ({:?})", at(start), report.message(), report.timer())
+            println!("{}  panic hook: {} panicked: {}", at(start), report.source(), report.message())
         })
         .start();
     let ms = Duration::from_millis;
@@ -122,12 +122,123 @@ async fn main() -> Result<(), Error> {
     let waited = sched.wait_for(ms(50), ms(1000), || ready.load(Ordering::SeqCst)).await;
     println!("{}  wait_for(condition): {waited:?}", at(start));
 
+    ticker_section(&sched, start).await?;
+    worker_section(&sched, start).await?;
+    let _lifecycle = events_section(&sched, start).await;
+    watch_section(&sched, start).await?;
+
     println!("== Re-arming a handle, then shutting down");
     heartbeat.arm(ms(300))?;
     sched.sleep(ms(400)).await;
     drop(flaky);
     let report = sched.shutdown().await;
-    println!("{}  shutdown cancelled {} pending timer(s)", at(start), report.timers_cancelled);
+    println!(
+        "{}  shutdown: {} timer(s) cancelled, {} worker(s) drained, {} item(s) handed back, {} watch(es) stopped",
+        at(start),
+        report.timers_cancelled,
+        report.workers_closed,
+        report.items_unprocessed,
+        report.watches_stopped
+    );
     println!("{}  arming after shutdown: {}", at(start), sched.after(ms(1), |_| {}).unwrap_err());
+    Ok(())
+}
+
+/// Ratchet's timerfd: how many ticks passed while we were busy.
+async fn ticker_section(sched: &Scheduler, start: Instant) -> Result<(), Error> {
+    println!("== Ratchet timerfd: a ticker says how many ticks passed while we were busy");
+    let mut wheel = sched.ticker();
+    wheel.settime(Some(Duration::from_millis(20)), Some(Duration::from_millis(20)))?;
+    let mut kernel = Ticker::new(Clock::Monotonic)?;
+    kernel.settime(Some(Duration::from_millis(20)), Some(Duration::from_millis(20)))?;
+    tokio::time::sleep(Duration::from_millis(210)).await;
+    println!(
+        "{}  after 210 ms of work: wheel ticker read {}, kernel timerfd read {}",
+        at(start),
+        wheel.read().await?,
+        kernel.read().await?
+    );
+    let (remaining, interval) = kernel.gettime();
+    println!("{}  gettime: next in {remaining:?}, every {interval:?}", at(start));
+    Ok(())
+}
+
+/// Copas workers: a queue each, tickets, a panic that hands back what was left; a Knot-style group.
+async fn worker_section(sched: &Scheduler, start: Instant) -> Result<(), Error> {
+    println!(
+        "== Copas workers: each has its own queue; a panicking worker hands back what it did not process"
+    );
+    let worker = sched.worker(move |mut queue: Queue<String>| async move {
+        while let Some(item) = queue.pop().await {
+            if item == "poison" {
+                panic!("worker cannot digest {item}");
+            }
+            println!("{}  worker handled {item:?}", at(start));
+            queue.pause().await;
+        }
+    });
+    let first = worker.push("data".to_string())?;
+    worker.push("poison".to_string())?;
+    worker.push("left over".to_string())?;
+    println!("{}  first item: {:?}", at(start), first.done().await);
+    let exit = worker.clone().join().await;
+    println!("{}  worker stopped ({:?}); handed back {:?}", at(start), exit.panic, exit.unprocessed);
+    println!("{}  pushing now: {}", at(start), worker.push("late".to_string()).unwrap_err());
+
+    println!("== Knot map over a group of workers");
+    let group = sched.group(3, |id| id * 10);
+    let ids = group.map(|state: &mut usize| *state).await?;
+    println!("{}  map over 3 members: {ids:?}", at(start));
+    group.close();
+    Ok(())
+}
+
+/// Copas eventer: typed events whose dispatch can be waited for, and the scheduler's lifecycle.
+async fn events_section(sched: &Scheduler, start: Instant) -> chime::Subscription {
+    println!("== Copas eventer: two subscribers; dispatch(..).wait() resolves when both are done");
+    let events = sched.events::<&'static str>();
+    let fast = events.subscribe(move |mut queue: Queue<&'static str>| async move {
+        while let Some(e) = queue.pop().await {
+            println!("{}  fast handler: {e}", at(start));
+        }
+    });
+    let slow = events.subscribe(move |mut queue: Queue<&'static str>| async move {
+        while let Some(e) = queue.pop().await {
+            queue.pause_for(Duration::from_millis(100)).await;
+            println!("{}  slow handler: {e} (after 100 ms)", at(start));
+        }
+    });
+    events.dispatch("start").wait().await;
+    println!("{}  both handled \"start\"", at(start));
+    drop((fast, slow));
+    // Kept by the caller until the shutdown at the end of the tour.
+    sched.lifecycle().subscribe(move |mut queue: Queue<Lifecycle>| async move {
+        while let Some(stage) = queue.pop().await {
+            println!("{}  lifecycle: {stage:?}", at(start));
+        }
+    })
+}
+
+/// Knot event.socket: a callback when a descriptor becomes readable.
+async fn watch_section(sched: &Scheduler, start: Instant) -> Result<(), Error> {
+    use std::io::{Read, Write};
+    println!("== Knot event.socket: a callback when a pipe becomes readable");
+    let (reader, mut writer) = std::io::pipe().expect("a pipe");
+    let mut reading = reader.try_clone().expect("a second reader");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = sched.watch(&reader, Interest::READABLE, move |id, ready| {
+        let mut buf = [0u8; 32];
+        let n = reading.read(&mut buf).unwrap_or(0);
+        let _ = tx.send(format!(
+            "{id}: readable={} read {:?}",
+            ready.readable,
+            String::from_utf8_lossy(&buf[..n])
+        ));
+    })?;
+    writer.write_all(b"hello").expect("write to the pipe");
+    if let Some(line) = rx.recv().await {
+        println!("{}  {line}", at(start));
+    }
+    sched.unwatch(id)?;
     Ok(())
 }

@@ -55,7 +55,7 @@ async fn pause_yields_without_taking_data() {
     let log = Log::new();
     let (a, b) = (log.clone(), log.clone());
     let w1 = sched.worker(|mut queue: Queue<u8>| async move {
-        while let Some(_) = queue.pop().await {
+        while queue.pop().await.is_some() {
             for step in 0..3 {
                 a.push(format!("w1 step {step}"));
                 queue.pause().await;
@@ -63,7 +63,7 @@ async fn pause_yields_without_taking_data() {
         }
     });
     let w2 = sched.worker(|mut queue: Queue<u8>| async move {
-        while let Some(_) = queue.pop().await {
+        while queue.pop().await.is_some() {
             for step in 0..3 {
                 b.push(format!("w2 step {step}"));
                 queue.pause().await;
