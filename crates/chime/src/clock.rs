@@ -40,7 +40,8 @@ impl TimeBase {
 
     pub(crate) fn to_nanos(self, instant: Instant) -> u64 {
         let since = instant.saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        // u64 arithmetic rather than `as_nanos()`'s u128: this is on every arm.
+        since.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(since.subsec_nanos()))
     }
 
     pub(crate) fn to_instant(self, nanos: u64) -> Instant {
@@ -50,5 +51,5 @@ impl TimeBase {
 
 /// `duration` in nanoseconds, or `None` when it does not fit the wheel's 584-year range.
 pub(crate) fn nanos(duration: Duration) -> Option<u64> {
-    u64::try_from(duration.as_nanos()).ok()
+    duration.as_secs().checked_mul(1_000_000_000)?.checked_add(u64::from(duration.subsec_nanos()))
 }

@@ -79,8 +79,8 @@ impl std::fmt::Debug for SchedulerBuilder {
 }
 
 impl SchedulerBuilder {
-    /// Number of shards (each a lock around a wheel; a thread always uses the same one). Default: twice
-    /// the available parallelism, at most 64. Values below 1 count as 1.
+    /// Number of shards (each a lock around a wheel; a thread always uses the same one), rounded up to
+    /// a power of two. Default: twice the available parallelism, at most 64. Values below 1 count as 1.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards.clamp(1, 1024));
         self
@@ -291,7 +291,9 @@ impl Scheduler {
     /// # }
     /// ```
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(self.clone(), Instant::now().checked_add(duration))
+        let now = self.inner.time.now();
+        let deadline = crate::clock::nanos(duration).map_or(u64::MAX, |d| now.saturating_add(d));
+        Sleep::new(self.inner.clone(), deadline, now)
     }
 
     /// A future that completes at `deadline` (on tokio's clock).
@@ -305,7 +307,7 @@ impl Scheduler {
     /// # }
     /// ```
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.clone(), Some(deadline))
+        Sleep::new(self.inner.clone(), self.inner.time.to_nanos(deadline), self.inner.time.now())
     }
 
     /// Bounds `future` by `duration`: its output, or [`Elapsed`] if the time passes first.

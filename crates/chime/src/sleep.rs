@@ -2,12 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
-use crate::driver::SleepKey;
-use crate::{Elapsed, Scheduler};
+use crate::Elapsed;
+use crate::driver::{Inner, SleepKey};
 
 /// A future that completes at a deadline; made by [`Scheduler::sleep`] and
 /// [`Scheduler::sleep_until`]. It registers with the wheel when first polled and unregisters when
@@ -22,24 +24,36 @@ use crate::{Elapsed, Scheduler};
 /// # }
 /// ```
 #[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
 pub struct Sleep {
-    sched: Scheduler,
-    /// `None`: further than `Instant` can count, so never.
-    deadline: Option<Instant>,
+    /// The scheduler's shared state, not a counted handle: a sleep keeps the driver from exiting
+    /// through the reference count (see the driver's exit check), which costs one atomic less.
+    inner: Arc<Inner>,
+    /// Wheel nanoseconds; `u64::MAX` for "never".
+    deadline: u64,
     state: State,
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep").field("deadline", &self.deadline()).field("state", &self.state).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Unarmed,
+    /// Not yet in the wheel; `due` when the deadline had passed at creation.
+    Unarmed {
+        due: bool,
+    },
     Armed(SleepKey),
     Done,
 }
 
 impl Sleep {
-    pub(crate) fn new(sched: Scheduler, deadline: Option<Instant>) -> Self {
-        Sleep { sched, deadline, state: State::Unarmed }
+    /// A sleep until `deadline` (wheel nanoseconds), made at `now`: the clock is read once, by the
+    /// caller.
+    pub(crate) fn new(inner: Arc<Inner>, deadline: u64, now: u64) -> Self {
+        Sleep { inner, deadline, state: State::Unarmed { due: deadline <= now } }
     }
 
     /// When the sleep completes; `None` if further than tokio's `Instant` can count.
@@ -52,7 +66,7 @@ impl Sleep {
     /// # }
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        (self.deadline != u64::MAX).then(|| self.inner.time.to_instant(self.deadline))
     }
 
     /// Whether the deadline has passed (or the sleep completed).
@@ -65,7 +79,7 @@ impl Sleep {
     /// # }
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        matches!(self.state, State::Done) || self.deadline.is_some_and(|d| d <= Instant::now())
+        matches!(self.state, State::Done) || self.deadline <= self.inner.time.now()
     }
 
     /// Moves the deadline; the sleep is pending again until then.
@@ -80,13 +94,13 @@ impl Sleep {
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
         self.unarm();
-        self.deadline = Some(deadline);
-        self.state = State::Unarmed;
+        self.deadline = self.inner.time.to_nanos(deadline);
+        self.state = State::Unarmed { due: self.deadline <= self.inner.time.now() };
     }
 
     fn unarm(&mut self) {
         if let State::Armed(key) = self.state {
-            self.sched.inner.cancel_sleep(key);
+            self.inner.cancel_sleep(key);
         }
     }
 }
@@ -96,7 +110,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let inner = &this.sched.inner;
+        let inner = &this.inner;
         match this.state {
             State::Done => Poll::Ready(()),
             State::Armed(key) => {
@@ -107,13 +121,13 @@ impl Future for Sleep {
                     Poll::Pending
                 }
             }
-            State::Unarmed => {
-                let deadline = this.deadline.map_or(u64::MAX, |d| inner.time.to_nanos(d));
-                if deadline <= inner.time.now() {
-                    this.state = State::Done;
-                    return Poll::Ready(());
-                }
-                match inner.insert_sleep(deadline, cx.waker().clone()) {
+            State::Unarmed { due: true } => {
+                this.state = State::Done;
+                Poll::Ready(())
+            }
+            State::Unarmed { due: false } => {
+                // Not due when made; if it is by now, the driver wakes it at once.
+                match inner.insert_sleep(this.deadline, cx.waker().clone()) {
                     Ok(key) => {
                         this.state = State::Armed(key);
                         Poll::Pending
@@ -131,6 +145,10 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.unarm();
+        // With no handle left, this sleep may have been what kept an idle driver from exiting.
+        if self.inner.handles.load(Ordering::Relaxed) == 0 {
+            self.inner.wake_driver();
+        }
     }
 }
 

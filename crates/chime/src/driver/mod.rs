@@ -72,10 +72,11 @@ pub(crate) struct TimerState {
 }
 
 impl Inner {
+    /// `shards` is rounded up to a power of two, so a thread finds its shard with a mask.
     pub(crate) fn new(shards: usize, on_panic: Option<PanicHook>, runtime: tokio::runtime::Handle) -> Self {
         Inner {
             time: TimeBase::new(),
-            shards: (0..shards.max(1)).map(|_| Shard::default()).collect(),
+            shards: (0..shards.max(1).next_power_of_two()).map(|_| Shard::default()).collect(),
             wake_at: AtomicU64::new(u64::MAX),
             notify: Notify::new(),
             stopped: AtomicBool::new(false),
@@ -99,7 +100,7 @@ impl Inner {
     }
 
     fn local_shard(&self) -> (u32, &Shard) {
-        let n = thread_number() % self.shards.len();
+        let n = thread_number() & (self.shards.len() - 1);
         (n as u32, &self.shards[n])
     }
 

@@ -44,7 +44,8 @@ async fn drive(inner: Arc<Inner>) {
                     () = &mut sleep => {}
                 }
             }
-            None if inner.handles.load(Ordering::SeqCst) == 0 => return,
+            // Nobody can arm again: no handle, and no sleep (a sleep holds the state, not a handle).
+            None if inner.handles.load(Ordering::SeqCst) == 0 && Arc::strong_count(&inner) <= 2 => return,
             None => inner.notify.notified().await,
         }
     }
