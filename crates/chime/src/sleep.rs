@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::Elapsed;
 use crate::driver::{Inner, SleepKey};
 
-/// A future that completes at a deadline; made by [`Scheduler::sleep`] and
-/// [`Scheduler::sleep_until`]. It registers with the wheel when first polled and unregisters when
+/// A future that completes at a deadline; made by [`Scheduler::sleep`](crate::Scheduler::sleep) and
+/// [`Scheduler::sleep_until`](crate::Scheduler::sleep_until). It registers with the wheel when first polled and unregisters when
 /// dropped.
 ///
 /// ```
@@ -145,7 +145,7 @@ impl Drop for Sleep {
 }
 
 pin_project_lite::pin_project! {
-    /// A future bounded by a deadline; made by [`Scheduler::timeout`].
+    /// A future bounded by a deadline; made by [`Scheduler::timeout`](crate::Scheduler::timeout).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
