@@ -22,15 +22,51 @@ pub enum Clock {
     Boottime,
 }
 
+/// Where a scheduler reads wall-clock time (cluster timers number their ticks on it).
+///
+/// ```
+/// assert_eq!(chime::WallClock::default(), chime::WallClock::System);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WallClock {
+    /// The system's realtime clock (`SystemTime::now()`), which all hosts keep in step (NTP).
+    #[default]
+    System,
+    /// The system clock read once at start (rounded down to a whole minute, so schedulers started
+    /// together agree to the millisecond), then advanced by tokio's clock: under tokio's paused clock
+    /// (tests), wall time moves exactly as the test advances it.
+    FollowTokio,
+}
+
 /// Maps tokio instants to the wheel's `u64` nanoseconds since the scheduler started.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TimeBase {
     epoch: Instant,
+    wall: WallClock,
+    /// Wall-clock milliseconds at `epoch`.
+    wall_epoch_ms: i64,
+}
+
+/// Milliseconds since the Unix epoch on the system clock.
+pub(crate) fn system_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl TimeBase {
-    pub(crate) fn new() -> Self {
-        TimeBase { epoch: Instant::now() }
+    pub(crate) fn new(wall: WallClock) -> Self {
+        TimeBase { epoch: Instant::now(), wall, wall_epoch_ms: system_ms() / 60_000 * 60_000 }
+    }
+
+    /// Wall-clock milliseconds since the Unix epoch, as this scheduler reads them.
+    pub(crate) fn wall_ms(self) -> i64 {
+        match self.wall {
+            WallClock::System => system_ms(),
+            WallClock::FollowTokio => {
+                let elapsed = i64::try_from(self.now() / 1_000_000).unwrap_or(i64::MAX);
+                self.wall_epoch_ms.saturating_add(elapsed)
+            }
+        }
     }
 
     /// Nanoseconds since the epoch now (tokio's clock: paused time is followed).

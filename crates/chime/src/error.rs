@@ -42,6 +42,15 @@ pub enum Error {
     /// (`timerfd`'s `TFD_TIMER_CANCEL_ON_SET`). Arm the ticker again to go on.
     #[error("the realtime clock was changed; the ticker's absolute deadline no longer holds")]
     ClockChanged,
+    /// A cluster coordinator's store failed (unreachable, refused, corrupt). Cluster timers fail
+    /// closed: the tick does not run.
+    #[error("{backend} store: {message}")]
+    Store {
+        /// `sqlite`, `redis`, `postgres`, or a custom coordinator's name.
+        backend: &'static str,
+        /// What the store said.
+        message: String,
+    },
     /// A system call failed.
     #[error("{op} failed: {message}")]
     Io {
@@ -67,6 +76,11 @@ impl Error {
 }
 
 impl Error {
+    /// An [`Error::Store`] from a coordinator's backend.
+    pub fn store(backend: &'static str, message: impl std::fmt::Display) -> Self {
+        Error::Store { backend, message: message.to_string() }
+    }
+
     pub(crate) fn io(op: &'static str, err: std::io::Error) -> Self {
         Error::Io { op, kind: err.kind(), message: err.to_string() }
     }

@@ -43,6 +43,7 @@
 //!   [`CancelReason::Shutdown`].
 
 mod clock;
+pub mod cluster;
 mod driver;
 mod error;
 mod events;
@@ -57,7 +58,7 @@ mod watch;
 pub mod wheel;
 mod worker;
 
-pub use clock::Clock;
+pub use clock::{Clock, WallClock};
 pub use error::{Elapsed, Error, InvalidOption};
 pub use events::{Dispatch, Events, Lifecycle, NamedEvent, NamedEvents, Subscription};
 pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};

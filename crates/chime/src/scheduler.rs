@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::driver::{Inner, PanicHook, run::run};
+use crate::clock::WallClock;
+use crate::driver::{ClusterErrorHook, Inner, PanicHook, run::run};
 use crate::sleep::{Sleep, Timeout};
 use crate::timer::record::{Extras, Plan, Record};
 use crate::timer::{CancelReason, Fire, PanicReport, TimerBuilder, TimerId};
@@ -70,6 +71,16 @@ impl std::fmt::Debug for Scheduler {
 pub struct SchedulerBuilder {
     shards: Option<usize>,
     on_panic: Option<PanicHook>,
+    on_cluster_error: Option<ClusterErrorHook>,
+    wall: WallClock,
+}
+
+/// A builder's settings, as the driver takes them.
+pub(crate) struct Config {
+    pub(crate) shards: usize,
+    pub(crate) on_panic: Option<PanicHook>,
+    pub(crate) on_cluster_error: Option<ClusterErrorHook>,
+    pub(crate) wall: WallClock,
 }
 
 impl std::fmt::Debug for SchedulerBuilder {
@@ -90,6 +101,20 @@ impl SchedulerBuilder {
     /// was caught. A panic inside the hook itself is logged and otherwise ignored.
     pub fn on_panic(mut self, hook: impl Fn(&PanicReport) + Send + Sync + 'static) -> Self {
         self.on_panic = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with the key and the error each time a cluster timer's store fails, so the tick did not
+    /// run (after it is logged through `tracing`).
+    pub fn on_cluster_error(mut self, hook: impl Fn(&str, &Error) + Send + Sync + 'static) -> Self {
+        self.on_cluster_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Where wall-clock time comes from (cluster timers number their ticks on it); default
+    /// [`WallClock::System`]. Tests under tokio's paused clock use [`WallClock::FollowTokio`].
+    pub fn wall_clock(mut self, wall: WallClock) -> Self {
+        self.wall = wall;
         self
     }
 
@@ -118,7 +143,13 @@ impl SchedulerBuilder {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             (cores * 2).min(64)
         });
-        let inner = Arc::new(Inner::new(shards, self.on_panic, runtime.clone()));
+        let config = Config {
+            shards,
+            on_panic: self.on_panic,
+            on_cluster_error: self.on_cluster_error,
+            wall: self.wall,
+        };
+        let inner = Arc::new(Inner::new(config, runtime.clone()));
         inner.handles.store(1, Ordering::Relaxed);
         runtime.spawn(run(inner.clone()));
         Ok(Scheduler { inner })
@@ -148,6 +179,12 @@ pub struct ShutdownReport {
 }
 
 impl Scheduler {
+    /// A new handle on `inner` (counted like a clone).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Scheduler {
+        inner.handles.fetch_add(1, Ordering::Relaxed);
+        Scheduler { inner }
+    }
+
     /// Starts a scheduler with default settings on the current tokio runtime.
     ///
     /// # Panics

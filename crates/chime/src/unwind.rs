@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 pub(crate) type Payload = Box<dyn std::any::Any + Send>;
 
 /// A future whose panics come out as `Err(payload)`.
-pub(crate) struct CatchUnwind<F>(pub(crate) Pin<Box<F>>);
+pub(crate) struct CatchUnwind<F: ?Sized>(pub(crate) Pin<Box<F>>);
 
-impl<F: Future> Future for CatchUnwind<F> {
+impl<F: Future + ?Sized> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Payload>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -41,6 +41,7 @@ use crate::timer::{CancelReason, PanicReport, TimerId};
 use shard::{Shard, Wheels, thread_number};
 
 pub(crate) type PanicHook = Arc<dyn Fn(&PanicReport) + Send + Sync>;
+pub(crate) type ClusterErrorHook = Arc<dyn Fn(&str, &Error) + Send + Sync>;
 
 /// Everything a scheduler shares between its handles and its driver task.
 pub(crate) struct Inner {
@@ -55,6 +56,7 @@ pub(crate) struct Inner {
     /// Live [`Scheduler`](crate::Scheduler) handles: with none and nothing pending, the driver exits.
     pub(crate) handles: AtomicUsize,
     on_panic: Option<PanicHook>,
+    on_cluster_error: Option<ClusterErrorHook>,
     driver_done: AtomicBool,
     driver_exit: Notify,
     /// The runtime the driver runs on: workers and async runs are spawned there.
@@ -73,9 +75,10 @@ pub(crate) struct TimerState {
 
 impl Inner {
     /// `shards` is rounded up to a power of two, so a thread finds its shard with a mask.
-    pub(crate) fn new(shards: usize, on_panic: Option<PanicHook>, runtime: tokio::runtime::Handle) -> Self {
+    pub(crate) fn new(config: crate::scheduler::Config, runtime: tokio::runtime::Handle) -> Self {
+        let crate::scheduler::Config { shards, on_panic, on_cluster_error, wall } = config;
         Inner {
-            time: TimeBase::new(),
+            time: TimeBase::new(wall),
             shards: (0..shards.max(1).next_power_of_two()).map(|_| Shard::default()).collect(),
             wake_at: AtomicU64::new(u64::MAX),
             notify: Notify::new(),
@@ -83,6 +86,7 @@ impl Inner {
             shutting_down: AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             on_panic,
+            on_cluster_error,
             driver_done: AtomicBool::new(false),
             driver_exit: Notify::new(),
             runtime,
@@ -209,6 +213,12 @@ impl Inner {
         let Some(extras) = wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) else {
             return Err(Error::AlreadyCancelled);
         };
+        if extras.fixed {
+            return Err(Error::invalid(
+                "interval",
+                "a cluster timer's grid is shared: cancel it and build a new one",
+            ));
+        }
         let plan = crate::timer::record::Plan { interval, ..extras.plan };
         plan.validate()?;
         let (deadline, grid) = plan.start(self.time.now(), draw(plan.jitter))?;
@@ -280,6 +290,16 @@ impl Inner {
             && catch_unwind(AssertUnwindSafe(|| hook(&report))).is_err()
         {
             tracing::error!("chime panic hook panicked");
+        }
+    }
+
+    /// Reports a cluster timer's store error (the tick did not run) through `tracing` and the hook.
+    pub(crate) fn report_cluster_error(&self, key: &str, error: &Error) {
+        tracing::warn!(key, "chime cluster timer: the tick did not run: {error}");
+        if let Some(hook) = &self.on_cluster_error
+            && catch_unwind(AssertUnwindSafe(|| hook(key, error))).is_err()
+        {
+            tracing::error!("chime cluster error hook panicked");
         }
     }
 

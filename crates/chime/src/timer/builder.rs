@@ -4,10 +4,14 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::record::{ArmFn, CancelFn, ExpireFn, Extras, Plan, Record};
 use super::spawned::spawn_runs;
 use super::{CancelReason, Fire, Missed, Timer, TimerId};
 use crate::clock::nanos;
+use crate::cluster::member::{AsyncRun, Member, Run};
+use crate::cluster::{ClusterPlan, Coordinator, Misfire};
 use crate::driver::draw;
 use crate::{Error, Scheduler};
 
@@ -43,9 +47,10 @@ pub struct TimerBuilder<'a> {
     jitter: Duration,
     missed: Missed,
     on_arm: Option<ArmFn>,
-    expire: Option<ExpireFn>,
+    expire: Option<Run>,
     on_cancel: Option<CancelFn>,
     cancel_on_panic: bool,
+    cluster: ClusterPlan,
     conflict: Option<Error>,
 }
 
@@ -76,6 +81,7 @@ impl<'a> TimerBuilder<'a> {
             expire: None,
             on_cancel: None,
             cancel_on_panic: false,
+            cluster: ClusterPlan::default(),
             conflict: None,
         }
     }
@@ -125,7 +131,7 @@ impl<'a> TimerBuilder<'a> {
         if self.expire.is_some() {
             self.conflict = Some(Error::invalid("on_expire", "set twice (or with .on_expire_async)"));
         }
-        self.expire = Some(Box::new(on_expire));
+        self.expire = Some(Run::Sync(Box::new(on_expire)));
         self
     }
 
@@ -144,7 +150,9 @@ impl<'a> TimerBuilder<'a> {
         if self.expire.is_some() {
             self.conflict = Some(Error::invalid("on_expire_async", "set twice (or with .on_expire)"));
         }
-        self.expire = Some(spawn_runs(&self.sched.inner, on_expire));
+        let mut on_expire = on_expire;
+        let boxed: AsyncRun = Box::new(move |fire| Box::pin(on_expire(fire)));
+        self.expire = Some(Run::Async(boxed));
         self
     }
 
@@ -159,6 +167,43 @@ impl<'a> TimerBuilder<'a> {
     /// letting it run again.
     pub fn cancel_on_panic(mut self) -> Self {
         self.cancel_on_panic = true;
+        self
+    }
+
+    /// resty.timer's `key_name`: makes this recurring timer cluster-wide. Each tick runs on exactly
+    /// one member of all the schedulers (processes, hosts) whose timers share this key and
+    /// [`coordinator`](Self::coordinator). See [`crate::cluster`].
+    pub fn key(mut self, name: impl Into<String>) -> Self {
+        self.cluster.key = Some(name.into());
+        self
+    }
+
+    /// The store members of a [`key`](Self::key) claim ticks in: [`Sqlite`](crate::cluster::Sqlite),
+    /// [`Local`](crate::cluster::Local), `Redis`, `Postgres`, or your own [`Coordinator`].
+    pub fn coordinator(mut self, coordinator: impl Coordinator) -> Self {
+        self.cluster.coordinator = Some(Arc::new(coordinator));
+        self
+    }
+
+    /// How often a member checks whether a tick is due and unclaimed (resty's `sub_interval`,
+    /// default: the interval): failover after a member dies takes at most `lease + sub_interval`.
+    /// Requires [`key`](Self::key); at most the interval.
+    pub fn sub_interval(mut self, sub_interval: Duration) -> Self {
+        self.cluster.sub_interval = Some(sub_interval);
+        self
+    }
+
+    /// How long a run's claim lasts unless renewed (async runs renew it every third of it); default:
+    /// the interval. Requires [`key`](Self::key).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.cluster.lease = Some(lease);
+        self
+    }
+
+    /// What happens to a tick no member could run on time (default: run it once if no more than
+    /// 60 s late). Requires [`key`](Self::key).
+    pub fn misfire(mut self, misfire: Misfire) -> Self {
+        self.cluster.misfire = misfire;
         self
     }
 
@@ -211,9 +256,42 @@ impl<'a> TimerBuilder<'a> {
             missed: self.missed,
         };
         plan.validate()?;
-        let expire = self.expire.ok_or_else(|| {
+        let run = self.expire.ok_or_else(|| {
             Error::invalid("on_expire", "a timer needs .on_expire(..) or .on_expire_async(..)")
         })?;
+        if let Some(stray) = stray_cluster_option(&self.cluster) {
+            return Err(stray);
+        }
+        let clustered = self.cluster.key.is_some() || self.cluster.coordinator.is_some();
+        let (plan, expire, on_cancel, fixed) = if clustered {
+            validate_cluster(&self.cluster, &plan, self.interval)?;
+            let member = Member::new(self.sched, self.cluster.clone(), self.interval, run);
+            let first =
+                if plan.immediate { 0 } else { nanos(member.next_check(inner.time.wall_ms())).unwrap_or(0) };
+            let check_every = self.cluster.sub_interval.unwrap_or(self.interval);
+            let heartbeat = Plan {
+                interval: nanos(check_every).ok_or_else(range("sub_interval"))?,
+                recurring: true,
+                first: Some(first),
+                ..Plan::default()
+            };
+            let on_beat = member.clone();
+            let expire: ExpireFn = Box::new(move |fire: &Fire| on_beat.on_heartbeat(fire.id()));
+            let user_cancel = self.on_cancel;
+            let on_cancel: CancelFn = Box::new(move |reason| {
+                member.on_cancel(reason);
+                if let Some(user_cancel) = user_cancel {
+                    user_cancel(reason);
+                }
+            });
+            (heartbeat, expire, Some(on_cancel), true)
+        } else {
+            let expire = match run {
+                Run::Sync(expire) => expire,
+                Run::Async(start) => spawn_runs(inner, start),
+            };
+            (plan, expire, self.on_cancel, false)
+        };
         let (deadline, grid) = plan.start(inner.time.now(), draw(plan.jitter))?;
         let mut on_arm = self.on_arm;
         if let Some(on_arm) = on_arm.as_mut()
@@ -224,12 +302,81 @@ impl<'a> TimerBuilder<'a> {
         let extras = Extras {
             plan,
             grid,
-            on_cancel: self.on_cancel,
+            on_cancel,
             on_arm,
             cancel_on_panic: self.cancel_on_panic,
             owned,
+            fixed,
             ..Extras::default()
         };
         inner.insert(deadline, Record { expire, extras: Some(Box::new(extras)) })
     }
+}
+
+/// The options a cluster timer refuses or needs.
+fn validate_cluster(cluster: &ClusterPlan, plan: &Plan, interval: Duration) -> Result<(), Error> {
+    if cluster.key.is_none() {
+        return Err(Error::invalid(
+            "key",
+            "a .coordinator(..) timer needs a .key(..) naming it across members",
+        ));
+    }
+    if cluster.coordinator.is_none() {
+        return Err(Error::invalid(
+            "coordinator",
+            "a .key(..) timer needs a .coordinator(..) to claim ticks in",
+        ));
+    }
+    if !plan.recurring {
+        return Err(Error::invalid(
+            "key",
+            "requires .recurring(): a cluster timer runs each tick of a shared grid",
+        ));
+    }
+    if interval < Duration::from_millis(1) {
+        return Err(Error::invalid("interval", "a cluster timer's interval must be at least 1 ms"));
+    }
+    if plan.jitter > 0 {
+        return Err(Error::invalid("jitter", "conflicts with .key(): every member must agree on the grid"));
+    }
+    if plan.first.is_some() {
+        return Err(Error::invalid(
+            "first",
+            "conflicts with .key(): ticks are numbered from a shared anchor",
+        ));
+    }
+    if plan.missed != Missed::Skip {
+        return Err(Error::invalid("missed", "a cluster timer's missed ticks follow .misfire(..)"));
+    }
+    match cluster.sub_interval {
+        Some(sub) if sub > interval => Err(Error::invalid("sub_interval", "must not exceed the interval")),
+        Some(sub) if sub < Duration::from_millis(1) => {
+            Err(Error::invalid("sub_interval", "must be at least 1 ms"))
+        }
+        _ => Ok(()),
+    }
+    .and_then(|()| match cluster.lease {
+        Some(lease) if lease < Duration::from_millis(1) => {
+            Err(Error::invalid("lease", "must be at least 1 ms"))
+        }
+        _ => Ok(()),
+    })
+}
+
+/// Cluster options given without `.key()`.
+pub(crate) fn stray_cluster_option(cluster: &ClusterPlan) -> Option<Error> {
+    if cluster.key.is_some() || cluster.coordinator.is_some() {
+        return None;
+    }
+    let needs_key = |option| Some(Error::invalid(option, "requires .key()"));
+    if cluster.sub_interval.is_some() {
+        return needs_key("sub_interval");
+    }
+    if cluster.lease.is_some() {
+        return needs_key("lease");
+    }
+    if cluster.misfire != Misfire::default() {
+        return needs_key("misfire");
+    }
+    None
 }

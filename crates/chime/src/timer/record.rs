@@ -31,6 +31,8 @@ pub(crate) struct Extras {
     pub(crate) cancel_on_panic: bool,
     /// The driver holds the callback: a run is in progress.
     pub(crate) running: bool,
+    /// A cluster timer's heartbeat: its interval belongs to the cluster's grid and cannot be re-armed.
+    pub(crate) fixed: bool,
     /// A [`Timer`](super::Timer) handle owns it: a fired one-shot stays, idle, to be armed again.
     pub(crate) owned: bool,
 }

@@ -1,0 +1,267 @@
+//! A cluster timer's member: on each check it works out which tick is due, claims it, runs it under
+//! the lease (renewing it while an async run goes on), and releases it.
+//!
+//! The checks are driven by an ordinary recurring wheel timer (the *heartbeat*, every `sub_interval`,
+//! rescheduled after each check to the next tick's due time when that comes first), so a cluster
+//! timer is cancelled, dropped and shut down like any other, and its cancel callback runs as usual.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use super::protocol::{Claim, ClaimOutcome, Lease};
+use super::{Coordinator, Misfire, member_id};
+use crate::driver::Inner;
+use crate::timer::record::ExpireFn;
+use crate::timer::{CancelReason, Fire, TimerId};
+use crate::unwind::CatchUnwind;
+use crate::{Error, Scheduler};
+
+/// An async run of a cluster timer.
+pub(crate) type AsyncRun = Box<dyn FnMut(Fire) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// What the builder collects for a cluster timer.
+#[derive(Clone, Default)]
+pub(crate) struct ClusterPlan {
+    pub(crate) key: Option<String>,
+    pub(crate) coordinator: Option<Arc<dyn Coordinator>>,
+    pub(crate) sub_interval: Option<Duration>,
+    pub(crate) lease: Option<Duration>,
+    pub(crate) misfire: Misfire,
+}
+
+impl Default for ClusterPlan {
+    fn default() -> Self {
+        ClusterPlan {
+            key: None,
+            coordinator: None,
+            sub_interval: None,
+            lease: None,
+            misfire: Misfire::default(),
+        }
+    }
+}
+
+/// The user's callback, sync (runs in the member's task) or async (awaited under a renewed lease).
+pub(crate) enum Run {
+    Sync(ExpireFn),
+    Async(AsyncRun),
+}
+
+/// One member's state for one key.
+pub(crate) struct Member {
+    inner: Weak<Inner>,
+    coordinator: Arc<dyn Coordinator>,
+    key: String,
+    member: String,
+    interval_ms: i64,
+    sub_interval_ms: i64,
+    lease_ms: i64,
+    misfire: Misfire,
+    state: Mutex<State>,
+}
+
+struct State {
+    run: Option<Run>,
+    /// The latest tick known to be claimed (by anyone).
+    known_last: Option<u64>,
+    runs: u64,
+    /// A check is in progress (its task handle, to abort at cancel).
+    task: Option<tokio::task::AbortHandle>,
+    /// The lease this member holds, if a run is going.
+    lease: Option<Lease>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Member {
+    /// A member for `plan` (validated: key and coordinator present).
+    pub(crate) fn new(sched: &Scheduler, plan: ClusterPlan, interval: Duration, run: Run) -> Arc<Member> {
+        let interval_ms = ms(interval).max(1);
+        let sub_interval_ms = plan.sub_interval.map_or(interval_ms, ms).max(1);
+        Arc::new(Member {
+            inner: Arc::downgrade(&sched.inner),
+            coordinator: plan.coordinator.expect("validated"),
+            key: plan.key.expect("validated"),
+            member: member_id(),
+            interval_ms,
+            sub_interval_ms,
+            lease_ms: plan.lease.map_or(interval_ms.max(sub_interval_ms), ms).max(1),
+            misfire: plan.misfire,
+            state: Mutex::new(State { run: Some(run), known_last: None, runs: 0, task: None, lease: None }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delay from wall time `now_ms` to the next check: the next tick's due time or the next
+    /// `sub_interval` boundary, whichever comes first.
+    pub(crate) fn next_check(&self, now_ms: i64) -> Duration {
+        let next_due = (now_ms.div_euclid(self.interval_ms) + 1) * self.interval_ms;
+        let next_sub = (now_ms.div_euclid(self.sub_interval_ms) + 1) * self.sub_interval_ms;
+        Duration::from_millis(u64::try_from(next_due.min(next_sub) - now_ms).unwrap_or(1))
+    }
+
+    /// The heartbeat fired: start a check unless one is going.
+    pub(crate) fn on_heartbeat(self: &Arc<Self>, heartbeat: TimerId) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut state = self.lock();
+        if state.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let member = self.clone();
+        let task = inner.runtime.spawn(async move { member.check(heartbeat).await });
+        state.task = Some(task.abort_handle());
+    }
+
+    /// The timer was cancelled: stop any run, hand the lease back at once.
+    pub(crate) fn on_cancel(self: &Arc<Self>, _reason: CancelReason) {
+        let (task, lease) = {
+            let mut state = self.lock();
+            (state.task.take(), state.lease.take())
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let (Some(lease), Some(inner)) = (lease, self.inner.upgrade()) {
+            let coordinator = self.coordinator.clone();
+            inner.runtime.spawn(async move { coordinator.release(&lease).await });
+        }
+    }
+
+    /// The tick to claim at `now_ms`, if any: the latest due tick, unless it is known to be claimed or
+    /// is past the misfire window.
+    fn due_tick(&self, now_ms: i64, known_last: Option<u64>) -> Option<u64> {
+        let tick = u64::try_from(now_ms.div_euclid(self.interval_ms)).ok()?;
+        if known_last.is_some_and(|last| last >= tick) {
+            return None;
+        }
+        let late = now_ms - i64::try_from(tick).ok()? * self.interval_ms;
+        let window = match self.misfire {
+            Misfire::Skip => self.sub_interval_ms,
+            Misfire::FireOnce { grace } => ms(grace).max(self.sub_interval_ms),
+        };
+        (late < window).then_some(tick)
+    }
+
+    async fn check(self: Arc<Self>, heartbeat: TimerId) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let now_ms = inner.time.wall_ms();
+        let known_last = self.lock().known_last;
+        if let Some(tick) = self.due_tick(now_ms, known_last) {
+            let claim = Claim {
+                key: self.key.clone(),
+                tick,
+                member: self.member.clone(),
+                lease_ms: self.lease_ms,
+                now_ms,
+            };
+            match self.coordinator.claim(&claim).await {
+                Ok(ClaimOutcome::Granted(lease)) => {
+                    self.run(&inner, heartbeat, lease, known_last, now_ms).await
+                }
+                Ok(ClaimOutcome::Taken { last_tick }) => {
+                    let mut state = self.lock();
+                    state.known_last = state.known_last.max(Some(last_tick));
+                }
+                Ok(ClaimOutcome::Busy { .. }) => {}
+                Err(error) => inner.report_cluster_error(&self.key, &error),
+            }
+        }
+        // The next check: at the next tick or sub-interval boundary, on the wall clock.
+        let delay = self.next_check(inner.time.wall_ms());
+        let _ = inner.reschedule(heartbeat, delay);
+    }
+
+    /// Runs the granted tick under its lease, then releases it.
+    async fn run(
+        &self,
+        inner: &Arc<Inner>,
+        heartbeat: TimerId,
+        lease: Lease,
+        known_last: Option<u64>,
+        now_ms: i64,
+    ) {
+        let tick = lease.tick;
+        let (mut run, runs) = {
+            let mut state = self.lock();
+            state.known_last = state.known_last.max(Some(tick));
+            state.runs += 1;
+            state.lease = Some(lease.clone());
+            (state.run.take(), state.runs)
+        };
+        let late = Duration::from_millis(
+            u64::try_from(now_ms - i64::try_from(tick).unwrap_or(0) * self.interval_ms).unwrap_or(0),
+        );
+        let fire = Fire {
+            id: heartbeat,
+            count: runs,
+            missed: lease.previous_tick.or(known_last).map_or(0, |last| tick.saturating_sub(last + 1)),
+            scheduled: tokio::time::Instant::now()
+                .checked_sub(late)
+                .unwrap_or_else(tokio::time::Instant::now),
+            fence: Some(lease.fence),
+        };
+        match run.as_mut() {
+            Some(Run::Sync(expire)) => {
+                if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expire(&fire)))
+                {
+                    inner.report_panic(Some(heartbeat), &*payload);
+                }
+            }
+            Some(Run::Async(start)) => self.run_async(inner, heartbeat, start(fire), &lease).await,
+            None => {}
+        }
+        {
+            let mut state = self.lock();
+            state.run = run;
+            state.lease = None;
+        }
+        if let Err(error) = self.coordinator.release(&lease).await {
+            inner.report_cluster_error(&self.key, &error);
+        }
+    }
+
+    /// Awaits an async run, renewing the lease every third of its length; a lost lease or a store
+    /// error stops the run (fail closed).
+    async fn run_async(
+        &self,
+        inner: &Arc<Inner>,
+        heartbeat: TimerId,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+        lease: &Lease,
+    ) {
+        let mut run = CatchUnwind(future);
+        let every = Duration::from_millis(u64::try_from(lease.lease_ms / 3).unwrap_or(1).max(1));
+        let sched = Scheduler::from_inner(inner.clone());
+        loop {
+            tokio::select! {
+                outcome = &mut run => {
+                    if let Err(payload) = outcome {
+                        inner.report_panic(Some(heartbeat), &*payload);
+                    }
+                    return;
+                }
+                () = sched.sleep(every) => {
+                    match self.coordinator.renew(lease, inner.time.wall_ms()).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let lost = Error::store(self.coordinator.backend(), "the lease was lost; the run was stopped");
+                            inner.report_cluster_error(&self.key, &lost);
+                            return;
+                        }
+                        Err(error) => {
+                            inner.report_cluster_error(&self.key, &error);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
