@@ -31,18 +31,6 @@ pub(crate) struct ClusterPlan {
     pub(crate) misfire: Misfire,
 }
 
-impl Default for ClusterPlan {
-    fn default() -> Self {
-        ClusterPlan {
-            key: None,
-            coordinator: None,
-            sub_interval: None,
-            lease: None,
-            misfire: Misfire::default(),
-        }
-    }
-}
-
 /// The user's callback, sync (runs in the member's task) or async (awaited under a renewed lease).
 pub(crate) enum Run {
     Sync(ExpireFn),
