@@ -24,9 +24,19 @@
 
 mod local;
 pub(crate) mod member;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod protocol;
+#[cfg(feature = "redis")]
+mod redis;
+mod sqlite;
 
 pub use local::Local;
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
+#[cfg(feature = "redis")]
+pub use redis::Redis;
+pub use sqlite::Sqlite;
 pub use protocol::{Claim, ClaimOutcome, Lease};
 
 pub(crate) use member::ClusterPlan;
