@@ -32,12 +32,8 @@ mod redis;
 mod sqlite;
 
 pub use local::Local;
-#[cfg(feature = "postgres")]
-pub use postgres::Postgres;
-#[cfg(feature = "redis")]
-pub use redis::Redis;
-pub use sqlite::Sqlite;
 pub use protocol::{Claim, ClaimOutcome, Lease};
+pub use sqlite::Sqlite;
 
 pub(crate) use member::ClusterPlan;
 

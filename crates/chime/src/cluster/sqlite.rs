@@ -112,7 +112,13 @@ impl Sqlite {
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (key) DO UPDATE SET last_tick = excluded.last_tick, fence = excluded.fence,
                          owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
-                    params![key, next.last_tick.map(|t| t as i64), next.fence as i64, next.owner, next.lease_until_ms],
+                    params![
+                        key,
+                        next.last_tick.map(|t| t as i64),
+                        next.fence as i64,
+                        next.owner,
+                        next.lease_until_ms
+                    ],
                 )
                 .map_err(store)?;
             }
@@ -166,7 +172,10 @@ fn refuse_network_filesystem(path: &Path) -> Result<(), Error> {
     match NETWORK.iter().find(|(m, _)| *m == magic) {
         Some((_, name)) => Err(Error::invalid(
             "path",
-            format!("{} is on {name}, a network filesystem: SQLite's locks cannot be trusted there", dir.display()),
+            format!(
+                "{} is on {name}, a network filesystem: SQLite's locks cannot be trusted there",
+                dir.display()
+            ),
         )),
         None => Ok(()),
     }

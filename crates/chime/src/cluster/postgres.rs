@@ -1,0 +1,1 @@
+//! The PostgreSQL coordinator (feature `postgres`): being written.

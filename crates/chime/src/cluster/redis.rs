@@ -1,0 +1,1 @@
+//! The Redis coordinator (feature `redis`): being written.
