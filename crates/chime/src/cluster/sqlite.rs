@@ -168,6 +168,8 @@ fn refuse_network_filesystem(path: &Path) -> Result<(), Error> {
         _ => Path::new("."),
     };
     let Ok(stat) = rustix::fs::statfs(dir) else { return Ok(()) }; // Connection::open reports a bad path
+    // `f_type` is an i64 on x86_64 but narrower elsewhere.
+    #[allow(clippy::unnecessary_cast)]
     let magic = stat.f_type as i64;
     match NETWORK.iter().find(|(m, _)| *m == magic) {
         Some((_, name)) => Err(Error::invalid(
