@@ -194,6 +194,7 @@ impl Member {
                 .checked_sub(late)
                 .unwrap_or_else(tokio::time::Instant::now),
             fence: Some(lease.fence),
+            tick: Some(tick),
         };
         match run.as_mut() {
             Some(Run::Sync(expire)) => {

@@ -64,6 +64,7 @@ impl Inner {
                             missed,
                             scheduled: self.time.to_instant(deadline),
                             fence: None,
+                            tick: None,
                         };
                         let panicked = match catch_unwind(AssertUnwindSafe(|| expire(&fire))) {
                             Ok(()) => false,

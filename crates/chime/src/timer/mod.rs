@@ -67,6 +67,7 @@ pub struct Fire {
     pub(crate) missed: u64,
     pub(crate) scheduled: Instant,
     pub(crate) fence: Option<u64>,
+    pub(crate) tick: Option<u64>,
 }
 
 impl Fire {
@@ -95,6 +96,12 @@ impl Fire {
     /// The fencing token of a cluster-wide run (strictly increasing per key); `None` for local timers.
     pub fn fence(&self) -> Option<u64> {
         self.fence
+    }
+
+    /// The tick a cluster-wide run runs (`wall-clock ms / interval`, the same on every member);
+    /// `None` for local timers.
+    pub fn tick(&self) -> Option<u64> {
+        self.tick
     }
 }
 
