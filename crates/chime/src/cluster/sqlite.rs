@@ -59,17 +59,21 @@ impl Sqlite {
         refuse_network_filesystem(path)?;
         let conn = Connection::open(path).map_err(store)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(store)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(store)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(store)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS chime_claims (
-                key TEXT PRIMARY KEY,
-                last_tick INTEGER,
-                fence INTEGER NOT NULL,
-                owner TEXT,
-                lease_until_ms INTEGER NOT NULL
-            )",
-        )
+        // Switching a new file to WAL takes an exclusive lock that the busy timeout does not always
+        // wait for, so processes creating the database together retry.
+        retry_busy(|| {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS chime_claims (
+                    key TEXT PRIMARY KEY,
+                    last_tick INTEGER,
+                    fence INTEGER NOT NULL,
+                    owner TEXT,
+                    lease_until_ms INTEGER NOT NULL
+                )",
+            )
+        })
         .map_err(store)?;
         Ok(Sqlite { conn: Arc::new(Mutex::new(conn)), path: Arc::new(path.to_path_buf()) })
     }
@@ -147,6 +151,24 @@ impl Coordinator for Sqlite {
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
         let owned = lease.clone();
         Box::pin(self.apply(&lease.key, move |row| ((), protocol::release(row, &owned))))
+    }
+}
+
+/// Runs `setup` again while SQLite answers "busy" or "locked", for up to ten seconds.
+fn retry_busy(mut setup: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match setup() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
