@@ -110,9 +110,9 @@ fn spawn_member(store: &str, key: &str, name: &str, log: &Path, sink: &Path) -> 
         .expect("spawn a member")
 }
 
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
-    assert!(status.success(), "kill -{sig} {}", child.id());
+fn signal(child: &Child, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, sig).unwrap_or_else(|e| panic!("kill({pid:?}, {sig:?}): {e}"));
 }
 
 /// Waits until some member is inside its run (a `start` with no `end` yet); returns its name, tick
@@ -170,8 +170,12 @@ struct Facts {
     killed: (String, u64, u64),
     killed_at: u64,
     frozen: (String, u64, u64),
-    thawed_at: u64,
+    /// Just before SIGSTOP was sent; the member stays frozen for `FROZEN_MS`.
+    frozen_at: u64,
 }
+
+/// How long the frozen member stays stopped: past its lease, twice over.
+const FROZEN_MS: u64 = LEASE_MS * 2 + 300;
 
 fn drive(
     store: &str,
@@ -191,7 +195,7 @@ fn drive(
     std::thread::sleep(Duration::from_millis(1500));
 
     let killed = wait_for_a_run(log, &[], Duration::from_secs(10))?;
-    signal(&members[&killed.0], "KILL");
+    signal(&members[&killed.0], rustix::process::Signal::KILL);
     let killed_at = now_ms();
     members.insert("m3".into(), spawn_member(store, key, "m3", log, sink));
     std::thread::sleep(Duration::from_millis(2000));
@@ -205,12 +209,12 @@ fn drive(
     }
 
     let frozen = wait_for_a_run(log, &[killed.0.as_str()], Duration::from_secs(10))?;
-    signal(&members[&frozen.0], "STOP");
-    std::thread::sleep(Duration::from_millis(LEASE_MS * 2 + 300));
-    signal(&members[&frozen.0], "CONT");
-    let thawed_at = now_ms();
+    let frozen_at = now_ms();
+    signal(&members[&frozen.0], rustix::process::Signal::STOP);
+    std::thread::sleep(Duration::from_millis(FROZEN_MS));
+    signal(&members[&frozen.0], rustix::process::Signal::CONT);
     std::thread::sleep(Duration::from_millis(1500));
-    Ok(Facts { killed, killed_at, frozen, thawed_at })
+    Ok(Facts { killed, killed_at, frozen, frozen_at })
 }
 
 fn check(events: &[Event], facts: &Facts, restarted_redis: bool) -> Result<String, String> {
@@ -232,20 +236,25 @@ fn check(events: &[Event], facts: &Facts, restarted_redis: bool) -> Result<Strin
     if failover > bound {
         return Err(format!("failover took {failover} ms (bound {bound} ms)"));
     }
-    // The frozen member's run ended after it was thawed; its write carried an old fence.
+    // The frozen member's run ended after it was thawed; its write carried an old fence. A frozen
+    // process writes nothing, so a write stamped later than the freeze began came after the thaw.
     let (who, tick, fence) = &facts.frozen;
+    let thawed = facts.frozen_at + FROZEN_MS;
     let late =
         events.iter().find(|e| e.1.starts_with("sink-") && &e.2 == who && e.3 == *tick && e.4 == *fence);
     match late {
-        Some(e) if e.0 >= facts.thawed_at && e.1 == "sink-rejected" => {}
-        Some(e) if e.0 >= facts.thawed_at => {
+        Some(e) if e.0 >= thawed && e.1 == "sink-rejected" => {}
+        Some(e) if e.0 >= thawed => {
             return Err(format!("the frozen member's late write was accepted: {e:?}"));
         }
-        Some(e) => return Err(format!("the frozen member wrote before it was frozen: {e:?}")),
+        Some(e) => {
+            let when = e.0 as i64 - facts.frozen_at as i64;
+            return Err(format!("the member wrote before the freeze took hold ({when} ms after): {e:?}"));
+        }
         None => return Err(format!("no write from the frozen member {who} for tick {tick}")),
     }
     let others_meanwhile =
-        starts.iter().filter(|e| &e.2 != who && e.0 > facts.thawed_at - LEASE_MS * 2).count();
+        starts.iter().filter(|e| &e.2 != who && e.0 > facts.frozen_at && e.0 < thawed).count();
     if others_meanwhile == 0 {
         return Err("nobody ran while a member was frozen".into());
     }
