@@ -126,6 +126,7 @@ async fn main() -> Result<(), Error> {
     worker_section(&sched, start).await?;
     let _lifecycle = events_section(&sched, start).await;
     watch_section(&sched, start).await?;
+    cluster_section(start).await?;
 
     println!("== Re-arming a handle, then shutting down");
     heartbeat.arm(ms(300))?;
@@ -240,5 +241,38 @@ async fn watch_section(sched: &Scheduler, start: Instant) -> Result<(), Error> {
         println!("{}  {line}", at(start));
     }
     sched.unwatch(id)?;
+    Ok(())
+}
+
+/// resty.timer's key_name, made safe: two schedulers share a key; each tick runs on one of them.
+async fn cluster_section(start: Instant) -> Result<(), Error> {
+    println!("== Cluster-wide timer: two schedulers share a key; each tick runs once, with a fence");
+    let store = chime::cluster::Local::new(); // or cluster::Sqlite::open(path), Redis, Postgres
+    let members = [Scheduler::start(), Scheduler::start()];
+    let mut timers = Vec::new();
+    for (who, member) in members.iter().enumerate() {
+        timers.push(
+            member
+                .timer(Duration::from_millis(100))
+                .recurring()
+                .key("tour")
+                .coordinator(store.clone())
+                .sub_interval(Duration::from_millis(25))
+                .on_expire(move |fire: &Fire| {
+                    println!(
+                        "{}  member {who} runs tick {} (fence {})",
+                        at(start),
+                        fire.tick().unwrap_or_default(),
+                        fire.fence().unwrap_or_default()
+                    );
+                })
+                .arm()?,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    drop(timers);
+    for member in &members {
+        member.shutdown().await;
+    }
     Ok(())
 }
