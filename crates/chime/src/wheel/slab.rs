@@ -4,6 +4,10 @@
 //! A freed entry bumps its generation, so a stale key can never reach the entry's next occupant: this is
 //! what fixes Knot Resolver's reused event ids. An entry whose generation is exhausted is retired, never
 //! handed out again, so the guarantee holds without a wrap-around.
+//!
+//! Entries live in fixed-size chunks that are never reallocated: growing the slab allocates one more
+//! chunk instead of copying every entry (a doubling array stalled arming for over a millisecond at a
+//! million timers), and no capacity is wasted beyond the last chunk.
 
 use std::fmt;
 
@@ -71,16 +75,24 @@ pub(super) struct Entry<T> {
     pub(super) value: Option<T>,
 }
 
+/// log2 of the entries per chunk.
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
 /// A slab whose keys carry a generation.
 pub(super) struct Slab<T> {
-    entries: Vec<Entry<T>>,
+    /// Every chunk but the last is full; each is allocated with room for exactly `CHUNK` entries.
+    chunks: Vec<Vec<Entry<T>>>,
+    /// Entries ever created (occupied, free or retired).
+    created: usize,
     free_head: u32,
     len: usize,
 }
 
 impl<T> Slab<T> {
     pub(super) fn with_capacity(capacity: usize) -> Self {
-        Slab { entries: Vec::with_capacity(capacity), free_head: NIL, len: 0 }
+        let chunks = (0..capacity.div_ceil(CHUNK)).map(|_| Vec::with_capacity(CHUNK)).collect();
+        Slab { chunks, created: 0, free_head: NIL, len: 0 }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -92,23 +104,31 @@ impl<T> Slab<T> {
         self.len += 1;
         if self.free_head != NIL {
             let index = self.free_head;
-            let entry = &mut self.entries[index as usize];
-            self.free_head = entry.pos;
+            let entry = self.at_mut(index);
+            let next_free = entry.pos;
             entry.deadline = deadline;
             entry.pos = NIL;
             entry.loc = Loc::Unlinked;
             entry.value = Some(value);
-            return Key { index, generation: entry.generation };
+            let generation = entry.generation;
+            self.free_head = next_free;
+            return Key { index, generation };
         }
-        let index = u32::try_from(self.entries.len()).ok().filter(|&i| i != NIL);
+        let index = u32::try_from(self.created).ok().filter(|&i| i != NIL);
         let index = index.expect("a wheel holds at most 2^32 - 1 entries");
-        self.entries.push(Entry {
+        let chunk = self.created >> CHUNK_BITS;
+        if chunk == self.chunks.len() {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        // Within its reserved capacity: this push never reallocates.
+        self.chunks[chunk].push(Entry {
             deadline,
             generation: 0,
             pos: NIL,
             loc: Loc::Unlinked,
             value: Some(value),
         });
+        self.created += 1;
         Key { index, generation: 0 }
     }
 
@@ -131,46 +151,53 @@ impl<T> Slab<T> {
         value
     }
 
+    fn get(&self, index: u32) -> Option<&Entry<T>> {
+        self.chunks.get((index >> CHUNK_BITS) as usize)?.get(index as usize & (CHUNK - 1))
+    }
+
     pub(super) fn get_entry(&self, key: Key) -> Option<&Entry<T>> {
-        let entry = self.entries.get(key.index as usize)?;
+        let entry = self.get(key.index)?;
         (entry.generation == key.generation && entry.loc != Loc::Vacant).then_some(entry)
     }
 
     pub(super) fn get_entry_mut(&mut self, key: Key) -> Option<&mut Entry<T>> {
-        let entry = self.entries.get_mut(key.index as usize)?;
+        let chunk = self.chunks.get_mut((key.index >> CHUNK_BITS) as usize)?;
+        let entry = chunk.get_mut(key.index as usize & (CHUNK - 1))?;
         (entry.generation == key.generation && entry.loc != Loc::Vacant).then_some(entry)
     }
 
-    /// The entry at `index`, which the wheel's lists know to be occupied.
+    /// The entry at `index`, which the wheel's lists know to exist.
     pub(super) fn at(&self, index: u32) -> &Entry<T> {
-        &self.entries[index as usize]
+        &self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
     }
 
     pub(super) fn at_mut(&mut self, index: u32) -> &mut Entry<T> {
-        &mut self.entries[index as usize]
+        &mut self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
     }
 
     pub(super) fn key_at(&self, index: u32) -> Key {
-        Key { index, generation: self.entries[index as usize].generation }
+        Key { index, generation: self.at(index).generation }
     }
 
     /// Keys of every occupied entry.
     pub(super) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.entries
+        self.chunks
             .iter()
+            .flatten()
             .enumerate()
             .filter(|(_, e)| e.loc != Loc::Vacant)
             .map(|(i, e)| Key { index: i as u32, generation: e.generation })
     }
 
-    /// Bytes held by the slab's own array (capacity, not length).
+    /// Bytes held by the slab's chunks (capacity, not length).
     pub(super) fn allocated_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry<T>>()
+        let entries: usize = self.chunks.iter().map(Vec::capacity).sum();
+        entries * size_of::<Entry<T>>() + self.chunks.capacity() * size_of::<Vec<Entry<T>>>()
     }
 
     #[cfg(test)]
     pub(super) fn force_generation(&mut self, index: u32, generation: u32) {
-        self.entries[index as usize].generation = generation;
+        self.at_mut(index).generation = generation;
     }
 }
 
@@ -189,6 +216,18 @@ mod tests {
         assert_eq!(slab.get_entry(b).and_then(|e| e.value), Some('b'));
         assert_eq!(slab.free(a), None);
         assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn entries_span_chunks_without_moving() {
+        let mut slab = Slab::with_capacity(0);
+        let keys: Vec<_> = (0..CHUNK * 2 + 5).map(|i| slab.insert(i as u64, i)).collect();
+        assert_eq!(slab.chunks.len(), 3);
+        assert!(slab.chunks.iter().all(|c| c.capacity() == CHUNK), "no chunk ever grew");
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(slab.get_entry(*key).and_then(|e| e.value), Some(i));
+        }
+        assert_eq!(slab.keys().count(), CHUNK * 2 + 5);
     }
 
     #[test]
