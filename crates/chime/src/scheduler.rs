@@ -1,18 +1,14 @@
 //! The [`Scheduler`]: the handle every chime facility hangs from.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::Error;
 use crate::clock::WallClock;
 use crate::driver::{ClusterErrorHook, Inner, PanicHook, run::run};
-use crate::sleep::{Sleep, Timeout};
 use crate::timer::record::{Extras, Plan, Record};
 use crate::timer::{CancelReason, Fire, PanicReport, TimerBuilder, TimerId};
-use crate::{Elapsed, Error};
 
 /// A timer scheduler driven by one tokio task, following tokio's clock.
 ///
@@ -312,92 +308,6 @@ impl Scheduler {
     /// ```
     pub fn cancel(&self, id: TimerId) -> Result<(), Error> {
         self.inner.cancel(id, CancelReason::User)
-    }
-
-    /// TINN's `wait`: a future that completes `duration` from now, on chime's wheel.
-    ///
-    /// After [`shutdown`](Self::shutdown) a sleep completes at once, so tasks waiting on chime's clock
-    /// can finish.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sched = chime::Scheduler::start();
-    /// let start = tokio::time::Instant::now();
-    /// sched.sleep(std::time::Duration::from_millis(5)).await;
-    /// assert_eq!(start.elapsed(), std::time::Duration::from_millis(5));
-    /// # }
-    /// ```
-    pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = self.inner.time.now();
-        let deadline = crate::clock::nanos(duration).map_or(u64::MAX, |d| now.saturating_add(d));
-        Sleep::new(self.inner.clone(), deadline, now)
-    }
-
-    /// A future that completes at `deadline` (on tokio's clock).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sched = chime::Scheduler::start();
-    /// let at = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-    /// sched.sleep_until(at).await;
-    /// assert_eq!(tokio::time::Instant::now(), at);
-    /// # }
-    /// ```
-    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.inner.clone(), self.inner.time.to_nanos(deadline), self.inner.time.now())
-    }
-
-    /// Bounds `future` by `duration`: its output, or [`Elapsed`] if the time passes first.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sched = chime::Scheduler::start();
-    /// let quick = sched.timeout(std::time::Duration::from_millis(5), async { 1u8 }).await;
-    /// assert_eq!(quick, Ok(1));
-    /// # }
-    /// ```
-    pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
-        Timeout::new(self.sleep(duration), future)
-    }
-
-    /// Copas' `waitforcondition`: checks `condition` now and then every `interval` until it holds
-    /// (`Ok`) or `timeout` passes (`Err(Elapsed)`).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    /// let sched = chime::Scheduler::start();
-    /// let ready = Arc::new(AtomicBool::new(false));
-    /// let flag = ready.clone();
-    /// sched.after(Duration::from_millis(30), move |_| flag.store(true, Ordering::SeqCst)).unwrap();
-    /// let ok = sched.wait_for(Duration::from_millis(10), Duration::from_secs(1), || ready.load(Ordering::SeqCst)).await;
-    /// assert_eq!(ok, Ok(()));
-    /// # }
-    /// ```
-    pub async fn wait_for(
-        &self,
-        interval: Duration,
-        timeout: Duration,
-        mut condition: impl FnMut() -> bool,
-    ) -> Result<(), Elapsed> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if condition() {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) || self.is_shut_down() {
-                return Err(Elapsed(()));
-            }
-            let next = now.checked_add(interval.max(Duration::from_nanos(1)));
-            match (next, deadline) {
-                (Some(next), Some(deadline)) => self.sleep_until(next.min(deadline)).await,
-                (Some(next), None) => self.sleep_until(next).await,
-                (None, _) => self.sleep(Duration::MAX).await,
-            }
-        }
     }
 
     /// Timers and sleeping tasks pending, over all shards.
