@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
+pub mod seed;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
