@@ -6,6 +6,16 @@
 //! The engine is a hierarchical [timing wheel](wheel) sharded per thread and driven by one tokio task
 //! ([`Scheduler`]); it follows tokio's clock, so `#[tokio::test(start_paused = true)]` tests are exact.
 //!
+//! | facility | seeds | entry points |
+//! |---|---|---|
+//! | timers | all five | [`Scheduler::timer`], [`Scheduler::after`], [`Scheduler::recurrent`], [`Timer`] |
+//! | sleeping, timeouts | TINN, Copas | [`Scheduler::sleep`], [`Scheduler::timeout`], [`Scheduler::wait_for`] |
+//! | tickers (`timerfd`) | Ratchet | [`Ticker`], [`Scheduler::ticker`] |
+//! | workers, groups | Copas, Knot | [`Scheduler::worker`], [`Queue`], [`Scheduler::group`] |
+//! | events | Copas | [`Scheduler::events`], [`Scheduler::named_events`], [`Scheduler::lifecycle`] |
+//! | fd watches | Knot | `Scheduler::watch` (Unix) |
+//! | cluster-wide timers | resty.timer | [`TimerBuilder::key`], [`cluster`] |
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 //! use std::time::Duration;
