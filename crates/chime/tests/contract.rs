@@ -1,7 +1,9 @@
-//! SPEC section 1, the timer part, compiled and run as written (the ticker, worker and event lines
-//! arrive with their own issues and are checked in their own test files).
+//! SPEC section 1, the fixed public surface, compiled and run as written.
 
-use chime::{CancelReason, Error, Fire, Missed, Scheduler, Timer, TimerId};
+use chime::{
+    CancelReason, Clock, Error, Events, Fire, Lifecycle, Missed, Queue, Scheduler, Ticker, Timer, TimerId,
+    Worker,
+};
 use std::time::Duration;
 
 #[tokio::test(start_paused = true)]
@@ -41,8 +43,35 @@ async fn contract() -> Result<(), chime::Error> {
     let _ = id;
 
     sched.sleep(Duration::from_millis(5)).await;
-    let r: Result<u8, chime::Elapsed> = sched.timeout(Duration::from_millis(5), async { 1u8 }).await;
-    assert_eq!(r, Ok(1));
+    let _r: Result<u8, chime::Elapsed> = sched.timeout(Duration::from_millis(5), async { 1u8 }).await;
+
+    let _kernel = Ticker::new(Clock::Realtime)?;
+    let mut ticker: Ticker = sched.ticker();
+    let (_old_remaining, _old_interval) =
+        ticker.settime(Some(Duration::from_millis(10)), Some(Duration::from_millis(10)))?;
+    let (_remaining, _interval): (Option<Duration>, Option<Duration>) = ticker.gettime();
+    let ticks: u64 = ticker.read().await?;
+    assert_eq!(ticks, 1);
+
+    let worker: Worker<String> = sched.worker(|mut queue: Queue<String>| async move {
+        while let Some(item) = queue.pop().await {
+            let _ = item;
+            queue.pause().await;
+        }
+    });
+    worker.push("data".to_string())?;
+
+    #[derive(Clone, Debug)]
+    enum MyEvent {
+        Start,
+        #[allow(dead_code)] // SPEC's example declares it
+        Stop,
+    }
+    let events: Events<MyEvent> = sched.events();
+    let _subscription = events
+        .subscribe(|mut queue: Queue<MyEvent>| async move { while let Some(_e) = queue.pop().await {} });
+    events.dispatch(MyEvent::Start).wait().await;
+    let _lifecycle: Events<Lifecycle> = sched.lifecycle();
 
     let report = sched.shutdown().await;
     assert_eq!(report.timers_cancelled, 1, "`every` was still pending");
