@@ -32,7 +32,11 @@ mod redis;
 mod sqlite;
 
 pub use local::Local;
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
 pub use protocol::{Claim, ClaimOutcome, Lease};
+#[cfg(feature = "redis")]
+pub use redis::Redis;
 pub use sqlite::Sqlite;
 
 pub(crate) use member::ClusterPlan;

@@ -1,33 +1,10 @@
 //! The Redis coordinator (feature `redis`): claims shared by members on many hosts through one Redis
 //! server.
 //!
-//! Each operation is **one Lua script** (`EVALSHA`, loaded on first use), which Redis runs atomically:
-//! it reads the key's row, applies the rules of [`protocol`](super::protocol) and writes the result,
-//! reading time from Redis's own clock (`TIME`), never the members'. One key's row is a hash at
-//! `{chime:<key>}` with the fields `last_tick`, `fence`, `owner` and `lease_until` (milliseconds since
-//! the Unix epoch, Redis's clock); every script touches that one key only, and the braces make it a
-//! hash tag, so the scripts are valid on Redis Cluster. Rows never expire (a deleted row would
-//! restart the fences at 1).
-//!
-//! # What Redis promises
-//!
-//! At most one start per (key, tick) holds **only while Redis loses no acknowledged write**. A grant
-//! is acknowledged as soon as the primary has it in memory, so:
-//!
-//! - no failover to a replica that may lag (Sentinel or Cluster failover can hand out a tick, or a
-//!   fence, a second time);
-//! - to survive a restart, `appendonly yes` with `appendfsync always` (with `everysec` up to a second
-//!   of grants is lost; RDB snapshots alone lose everything since the last one);
-//! - no eviction of the rows (`maxmemory-policy noeviction`, or a `volatile-*` policy: the rows carry
-//!   no TTL).
-//!
-//! Where that cannot be had, use [`Postgres`](super::Postgres) (feature `postgres`) or, on one
-//! machine, [`Sqlite`](super::Sqlite).
-//!
-//! The connection is a [`redis::aio::ConnectionManager`]: one multiplexed connection per
-//! [`Redis`] (its clones share it) that reconnects on its own after an error. A call that fails
-//! meanwhile is an [`Error::Store`]: the tick does not run here (fail closed). A call is never
-//! retried by the coordinator, since a claim whose reply was lost may have been granted.
+//! At most one start per (key, tick) holds only while Redis loses no acknowledged write: no failover
+//! to a replica that may lag, AOF with `appendfsync always` to survive a restart, no eviction. The
+//! scripts, the row layout and these promises in full are documented on [`Redis`] (this module is
+//! private: that is where users read them).
 
 use std::time::Duration;
 
@@ -124,8 +101,35 @@ impl Scripts {
 /// Claims in Redis, for members on many hosts. Cheap to clone: clones share one connection, which
 /// reconnects by itself.
 ///
-/// Exclusive only while Redis loses no acknowledged write (see the [module docs](self)): no failover
-/// to a lagging replica, `appendfsync always` to survive a restart, no eviction.
+/// Each operation is **one Lua script** (`EVALSHA`, loaded on first use), which Redis runs atomically:
+/// it reads the key's row, applies the rules of [`protocol`](super::protocol) and writes the result,
+/// reading time from Redis's own clock (`TIME`), never the members'. One key's row is a hash at
+/// `{chime:<key>}` with the fields `last_tick`, `fence`, `owner` and `lease_until` (milliseconds since
+/// the Unix epoch, Redis's clock); every script touches that one key only, and the braces make it a
+/// hash tag, so the scripts are valid on Redis Cluster. Rows never expire (a deleted row would
+/// restart the fences at 1).
+///
+/// # What Redis promises
+///
+/// At most one start per (key, tick) holds **only while Redis loses no acknowledged write**. A grant
+/// is acknowledged as soon as the primary has it in memory, so:
+///
+/// - no failover to a replica that may lag (Sentinel or Cluster failover can hand out a tick, or a
+///   fence, a second time);
+/// - to survive a restart, `appendonly yes` with `appendfsync always` (with `everysec` up to a second
+///   of grants is lost; RDB snapshots alone lose everything since the last one);
+/// - no eviction of the rows (`maxmemory-policy noeviction`, or a `volatile-*` policy: the rows carry
+///   no TTL).
+///
+/// Where that cannot be had, use `chime::cluster::Postgres` (feature `postgres`) or, on one
+/// machine, [`Sqlite`](super::Sqlite).
+///
+/// The connection is a [`redis::aio::ConnectionManager`]: one multiplexed connection per
+/// [`Redis`] (its clones share it) that reconnects on its own after an error. A call that fails
+/// meanwhile is an [`Error::Store`]: the tick does not run here (fail closed). A call is never
+/// retried by the coordinator, since a claim whose reply was lost may have been granted.
+///
+/// # Example
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
