@@ -128,14 +128,14 @@ async fn a_live_lease_blocks_the_next_tick_until_it_expires() {
     let store = connect(&url).await;
     let key = unique_key("live-lease");
     let before = wall_ms();
-    let a = granted(store.claim(&ask(&key, 1, "a", 1_000)).await.unwrap());
+    let a = granted(store.claim(&ask(&key, 1, "a", 3_000)).await.unwrap());
     let after = wall_ms();
-    let until = busy(store.claim(&ask(&key, 2, "b", 1_000)).await.unwrap(), "a");
+    let until = busy(store.claim(&ask(&key, 2, "b", 3_000)).await.unwrap(), "a");
     assert!(
-        (before + 1_000 - SKEW_MS..=after + 1_000 + SKEW_MS).contains(&until),
+        (before + 3_000 - SKEW_MS..=after + 3_000 + SKEW_MS).contains(&until),
         "the lease ends a lease after the claim on the store's clock: {until} vs {before}..{after}"
     );
-    busy(store.claim(&ask(&key, 2, "a", 1_000)).await.unwrap(), "a"); // not even its own next tick
+    busy(store.claim(&ask(&key, 2, "a", 3_000)).await.unwrap(), "a"); // not even its own next tick
     sleep_past(until).await;
     let b = granted(store.claim(&ask(&key, 2, "b", 1_000)).await.unwrap());
     assert!(b.fence > a.fence, "expired: failover with a larger fence");
@@ -150,12 +150,12 @@ async fn a_lost_lease_cannot_be_renewed_or_released() {
     let key = unique_key("lost-lease");
     let a = granted(store.claim(&ask(&key, 1, "a", 300)).await.unwrap());
     // Renewing extends the lease from the store's clock by the lease's length.
-    let longer = Lease { lease_ms: 1_500, ..a.clone() };
+    let longer = Lease { lease_ms: 3_000, ..a.clone() };
     let renewed_at = wall_ms();
     assert!(store.renew(&longer, 0).await.unwrap(), "a live lease renews");
     tokio::time::sleep(Duration::from_millis(500)).await; // past the first 300 ms
     let until = busy(store.claim(&ask(&key, 2, "b", 1_000)).await.unwrap(), "a");
-    assert!(until >= renewed_at + 1_500 - SKEW_MS, "renewed from the store's clock: {until}");
+    assert!(until >= renewed_at + 3_000 - SKEW_MS, "renewed from the store's clock: {until}");
     sleep_past(until).await;
     let b = granted(store.claim(&ask(&key, 2, "b", 30_000)).await.unwrap());
     assert_eq!(b.fence, 2);
@@ -283,8 +283,6 @@ async fn three_members_run_each_tick_exactly_once() {
     let fences: Vec<u64> = by_tick.values().map(|r| r[0].0).collect();
     assert!(fences.windows(2).all(|w| w[0] < w[1]), "fences increase tick by tick: {by_tick:?}");
     assert_eq!(fences[0], 1, "the first run of a new key has fence 1");
-    let by_fence: Vec<u64> = runs.iter().map(|r| r.1).collect();
-    assert!(by_fence.windows(2).all(|w| w[0] < w[1]), "runs happened in fence order: {runs:?}");
     let who: std::collections::BTreeSet<_> = runs.iter().map(|r| r.2).collect();
     eprintln!("{} ticks ran on members {who:?}; store errors: {errors:?}", by_tick.len());
     remove(&url, &key).await;
