@@ -279,6 +279,12 @@ fn member(store: &str) {
             .lease(ms(LEASE_MS));
         let builder = match store.split_once(':') {
             Some(("sqlite", path)) => builder.coordinator(chime::cluster::Sqlite::open(path).unwrap()),
+            #[cfg(feature = "redis")]
+            Some(("redis", url)) => builder.coordinator(chime::cluster::Redis::connect(url).await.unwrap()),
+            #[cfg(feature = "postgres")]
+            Some(("postgres", url)) => {
+                builder.coordinator(chime::cluster::Postgres::connect(url).await.unwrap())
+            }
             other => panic!("unknown store {other:?}"),
         };
         let (log_path, me) = (log.clone(), name.clone());

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use super::protocol::{Claim, ClaimOutcome, Lease};
 use super::{Coordinator, Misfire, member_id};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tokio::time::Instant;
+
 use crate::driver::Inner;
 use crate::timer::record::ExpireFn;
 use crate::timer::{CancelReason, Fire, TimerId};
@@ -139,7 +143,9 @@ impl Member {
 
     async fn check(self: Arc<Self>, heartbeat: TimerId) {
         let Some(inner) = self.inner.upgrade() else { return };
+        let sched = Scheduler::from_inner(inner.clone());
         let now_ms = inner.time.wall_ms();
+        let asked = Instant::now();
         let known_last = self.lock().known_last;
         if let Some(tick) = self.due_tick(now_ms, known_last) {
             let claim = Claim {
@@ -149,16 +155,31 @@ impl Member {
                 lease_ms: self.lease_ms,
                 now_ms,
             };
-            match self.coordinator.claim(&claim).await {
-                Ok(ClaimOutcome::Granted(lease)) => {
-                    self.run(&inner, heartbeat, lease, known_last, now_ms).await
+            let lease_for = Duration::from_millis(self.lease_ms as u64);
+            match sched.timeout(lease_for, self.coordinator.claim(&claim)).await {
+                Ok(Ok(ClaimOutcome::Granted(lease))) if asked.elapsed() >= lease_for => {
+                    // The grant came back after its lease could have run out: another member may
+                    // already hold the tick's successor. Fail closed.
+                    let late =
+                        self.store_error("the grant arrived after its lease ran out; the tick was not run");
+                    inner.report_cluster_error(&self.key, &late);
+                    let _ = sched.timeout(lease_for, self.coordinator.release(&lease)).await;
                 }
-                Ok(ClaimOutcome::Taken { last_tick }) => {
+                Ok(Ok(ClaimOutcome::Granted(lease))) => {
+                    // Due at `tick * interval` of wall time: that many ms before `asked`.
+                    let late = Duration::from_millis(
+                        u64::try_from(now_ms - tick as i64 * self.interval_ms).unwrap_or(0),
+                    );
+                    let scheduled = asked.checked_sub(late).unwrap_or(asked);
+                    self.run(&inner, &sched, heartbeat, lease, known_last, scheduled).await;
+                }
+                Ok(Ok(ClaimOutcome::Taken { last_tick })) => {
                     let mut state = self.lock();
                     state.known_last = state.known_last.max(Some(last_tick));
                 }
-                Ok(ClaimOutcome::Busy { .. }) => {}
-                Err(error) => inner.report_cluster_error(&self.key, &error),
+                Ok(Ok(ClaimOutcome::Busy { .. })) => {}
+                Ok(Err(error)) => inner.report_cluster_error(&self.key, &error),
+                Err(_) => inner.report_cluster_error(&self.key, &self.store_error("the claim timed out")),
             }
         }
         // The next check: at the next tick or sub-interval boundary, on the wall clock.
@@ -166,91 +187,109 @@ impl Member {
         let _ = inner.reschedule(heartbeat, delay);
     }
 
-    /// Runs the granted tick under its lease, then releases it.
+    fn store_error(&self, message: &str) -> Error {
+        Error::store(self.coordinator.backend(), message)
+    }
+
+    /// Runs the granted tick under its lease, then releases it. A sync callback runs on a blocking
+    /// thread (it may take its time without holding up a runtime worker), so the lease is renewed
+    /// meanwhile either way.
     async fn run(
         &self,
         inner: &Arc<Inner>,
+        sched: &Scheduler,
         heartbeat: TimerId,
         lease: Lease,
         known_last: Option<u64>,
-        now_ms: i64,
+        scheduled: Instant,
     ) {
         let tick = lease.tick;
-        let (mut run, runs) = {
+        let (run, runs) = {
             let mut state = self.lock();
             state.known_last = state.known_last.max(Some(tick));
             state.runs += 1;
             state.lease = Some(lease.clone());
             (state.run.take(), state.runs)
         };
-        let late = Duration::from_millis(
-            u64::try_from(now_ms - i64::try_from(tick).unwrap_or(0) * self.interval_ms).unwrap_or(0),
-        );
         let fire = Fire {
             id: heartbeat,
             count: runs,
             missed: lease.previous_tick.or(known_last).map_or(0, |last| tick.saturating_sub(last + 1)),
-            scheduled: tokio::time::Instant::now()
-                .checked_sub(late)
-                .unwrap_or_else(tokio::time::Instant::now),
+            scheduled,
             fence: Some(lease.fence),
             tick: Some(tick),
         };
-        match run.as_mut() {
-            Some(Run::Sync(expire)) => {
-                if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expire(&fire)))
-                {
-                    inner.report_panic(Some(heartbeat), &*payload);
+        let (run, panicked) = match run {
+            Some(Run::Sync(mut expire)) => {
+                let work = inner.runtime.spawn_blocking(move || {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| expire(&fire)));
+                    (expire, outcome)
+                });
+                // A blocking callback cannot be interrupted: if the lease is lost, it finishes
+                // unrenewed (its fence tells the downstream systems it is stale).
+                match self.under_lease(inner, sched, work, &lease, false).await {
+                    Some(Ok((expire, outcome))) => (Some(Run::Sync(expire)), outcome.err()),
+                    _ => (None, None), // the runtime is going away
                 }
             }
-            Some(Run::Async(start)) => self.run_async(inner, heartbeat, start(fire), &lease).await,
-            None => {}
+            Some(Run::Async(mut start)) => {
+                let work = CatchUnwind(start(fire));
+                // An async run is stopped (dropped) when its lease is lost: fail closed.
+                let outcome = self.under_lease(inner, sched, work, &lease, true).await;
+                (Some(Run::Async(start)), outcome.and_then(Result::err))
+            }
+            None => (None, None),
+        };
+        if let Some(payload) = panicked {
+            inner.report_panic(Some(heartbeat), &*payload);
+            if inner.cancel_on_panic(heartbeat) {
+                let _ = inner.cancel(heartbeat, crate::CancelReason::Panicked);
+            }
         }
         {
             let mut state = self.lock();
             state.run = run;
             state.lease = None;
         }
-        if let Err(error) = self.coordinator.release(&lease).await {
-            inner.report_cluster_error(&self.key, &error);
+        let lease_for = Duration::from_millis(self.lease_ms as u64);
+        match sched.timeout(lease_for, self.coordinator.release(&lease)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => inner.report_cluster_error(&self.key, &error),
+            Err(_) => inner.report_cluster_error(&self.key, &self.store_error("the release timed out")),
         }
     }
 
-    /// Awaits an async run, renewing the lease every third of its length; a lost lease or a store
-    /// error stops the run (fail closed).
-    async fn run_async(
+    /// Awaits `work` while renewing `lease` every third of its length, concurrently (a slow store
+    /// never holds the work up). When the lease is lost, or a renewal fails or times out, the loss is
+    /// reported and the work is dropped (`stop`) or left to finish; `None` when it was dropped.
+    async fn under_lease<F: Future>(
         &self,
         inner: &Arc<Inner>,
-        heartbeat: TimerId,
-        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+        sched: &Scheduler,
+        work: F,
         lease: &Lease,
-    ) {
-        let mut run = CatchUnwind(future);
+        stop: bool,
+    ) -> Option<F::Output> {
         let every = Duration::from_millis(u64::try_from(lease.lease_ms / 3).unwrap_or(1).max(1));
-        let sched = Scheduler::from_inner(inner.clone());
-        loop {
-            tokio::select! {
-                outcome = &mut run => {
-                    if let Err(payload) = outcome {
-                        inner.report_panic(Some(heartbeat), &*payload);
-                    }
-                    return;
-                }
-                () = sched.sleep(every) => {
-                    match self.coordinator.renew(lease, inner.time.wall_ms()).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            let lost = Error::store(self.coordinator.backend(), "the lease was lost; the run was stopped");
-                            inner.report_cluster_error(&self.key, &lost);
-                            return;
-                        }
-                        Err(error) => {
-                            inner.report_cluster_error(&self.key, &error);
-                            return;
-                        }
-                    }
-                }
+        let renewals = async {
+            loop {
+                sched.sleep(every).await;
+                let renewed = sched.timeout(every, self.coordinator.renew(lease, inner.time.wall_ms())).await;
+                let lost = match renewed {
+                    Ok(Ok(true)) => continue,
+                    Ok(Ok(false)) => self.store_error("the lease was lost to another member"),
+                    Ok(Err(error)) => error,
+                    Err(_) => self.store_error("renewing the lease timed out"),
+                };
+                inner.report_cluster_error(&self.key, &lost);
+                return;
             }
+        };
+        tokio::pin!(work);
+        tokio::pin!(renewals);
+        tokio::select! {
+            output = &mut work => Some(output),
+            () = &mut renewals => if stop { None } else { Some(work.await) },
         }
     }
 }
