@@ -1,10 +1,12 @@
-//! The SQLite coordinator on a real database file: the protocol, two handles on one file (as two
-//! processes would have), and a cluster timer shared by three schedulers.
+//! The SQLite coordinator on a real database file: the conformance suite every backend passes (each
+//! handle opened separately, as another process would), and a cluster timer shared by three
+//! schedulers under tokio's paused clock.
 
 mod common;
 
-use chime::cluster::{Claim, ClaimOutcome, Coordinator, Sqlite};
+use chime::cluster::{Claim, Coordinator, Sqlite};
 use chime::{Fire, Scheduler, WallClock};
+use common::conformance::{self, Backend};
 use common::{Log, ms};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,68 +22,51 @@ fn rand_suffix() -> u32 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
 }
 
-fn ask(tick: u64, member: &str, now_ms: i64) -> Claim {
-    Claim { key: "k".into(), tick, member: member.into(), lease_ms: 1000, now_ms }
+/// A database file; every `connect` opens its own handle, as another process would.
+struct File(PathBuf);
+
+impl Backend for File {
+    type Store = Sqlite;
+    async fn connect(&self) -> Sqlite {
+        Sqlite::open(&self.0).unwrap()
+    }
+    async fn remove(&self, key: &str) {
+        let db = rusqlite::Connection::open(&self.0).unwrap();
+        db.execute("DELETE FROM chime_claims WHERE key = ?1", [key]).unwrap();
+    }
 }
 
 #[tokio::test]
-async fn the_protocol_holds_across_two_handles_on_one_file() {
-    let path = temp_db("protocol");
-    let (a, b) = (Sqlite::open(&path).unwrap(), Sqlite::open(&path).unwrap());
-    assert_eq!(a.backend(), "sqlite");
-    let ClaimOutcome::Granted(lease) = a.claim(&ask(5, "a", 0)).await.unwrap() else { panic!("first claim") };
-    assert_eq!((lease.fence, lease.previous_tick), (1, None));
-    assert_eq!(b.claim(&ask(5, "b", 10)).await.unwrap(), ClaimOutcome::Taken { last_tick: 5 });
-    assert_eq!(
-        b.claim(&ask(6, "b", 10)).await.unwrap(),
-        ClaimOutcome::Busy { owner: "a".into(), lease_until_ms: 1000 },
-        "a's lease is live"
-    );
-    assert!(a.renew(&lease, 500).await.unwrap());
-    let ClaimOutcome::Granted(taken_over) = b.claim(&ask(6, "b", 1600)).await.unwrap() else {
-        panic!("failover")
-    };
-    assert_eq!((taken_over.fence, taken_over.previous_tick), (2, Some(5)));
-    assert!(!a.renew(&lease, 1700).await.unwrap(), "a lost its lease");
-    a.release(&lease).await.unwrap(); // a lost lease's release changes nothing
-    assert_eq!(
-        b.claim(&ask(7, "c", 1700)).await.unwrap(),
-        ClaimOutcome::Busy { owner: "b".into(), lease_until_ms: 2600 }
-    );
-    b.release(&taken_over).await.unwrap();
-    let ClaimOutcome::Granted(next) = a.claim(&ask(7, "a", 1700)).await.unwrap() else { panic!("released") };
-    assert_eq!(next.fence, 3);
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+async fn one_claim_per_tick_and_fences_increase() {
+    conformance::one_claim_per_tick_and_fences_increase(&File(temp_db("one-claim"))).await;
 }
 
 #[tokio::test]
-async fn concurrent_claims_grant_each_tick_once() {
-    let path = temp_db("concurrent");
-    let handles: Vec<_> = (0..4).map(|_| Sqlite::open(&path).unwrap()).collect();
-    let mut tasks = Vec::new();
-    for (i, store) in handles.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            let mut granted = Vec::new();
-            for tick in 0..40u64 {
-                let claim = Claim { key: "c".into(), tick, member: format!("m{i}"), lease_ms: 0, now_ms: 0 };
-                if let ClaimOutcome::Granted(lease) = store.claim(&claim).await.unwrap() {
-                    granted.push((tick, lease.fence));
-                }
-            }
-            granted
-        }));
-    }
-    let mut all: Vec<(u64, u64)> = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    all.sort();
-    let ticks: Vec<u64> = all.iter().map(|g| g.0).collect();
-    let mut unique = ticks.clone();
-    unique.dedup();
-    assert_eq!(ticks, unique, "a tick was granted twice");
-    assert!(all.windows(2).all(|w| w[0].1 < w[1].1), "fences increase with ticks: {all:?}");
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+async fn a_live_lease_blocks_the_next_tick_until_it_expires() {
+    conformance::a_live_lease_blocks_the_next_tick_until_it_expires(&File(temp_db("live-lease"))).await;
+}
+
+#[tokio::test]
+async fn a_lost_lease_cannot_be_renewed_or_released() {
+    conformance::a_lost_lease_cannot_be_renewed_or_released(&File(temp_db("lost-lease"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fences_strictly_increase_across_concurrent_claims() {
+    conformance::fences_strictly_increase_across_concurrent_claims(&File(temp_db("concurrent"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_run_each_tick_exactly_once() {
+    conformance::three_members_run_each_tick_exactly_once(&File(temp_db("members"))).await;
+}
+
+#[tokio::test]
+async fn ticks_past_sqlite_integers_are_refused() {
+    let store = Sqlite::open(temp_db("big")).unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    let claim = Claim { key: "k".into(), tick: u64::MAX, member: "a".into(), lease_ms: 1, now_ms: 0 };
+    assert!(matches!(store.claim(&claim).await, Err(chime::Error::Store { backend: "sqlite", .. })));
 }
 
 #[tokio::test(start_paused = true)]

@@ -139,6 +139,11 @@ impl Coordinator for Sqlite {
     }
 
     fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome> {
+        if i64::try_from(claim.tick).is_err() {
+            return Box::pin(
+                async move { Err(store(format!("tick {} is past SQLite's INTEGER", claim.tick))) },
+            );
+        }
         let owned = claim.clone();
         Box::pin(self.apply(&claim.key, move |row| protocol::claim(row, &owned, owned.now_ms)))
     }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
+pub mod conformance;
 pub mod seed;
 
 use std::sync::{Arc, Mutex};
