@@ -288,3 +288,42 @@ async fn cluster_options_are_validated_by_name() {
     let cluster = t().key("k").coordinator(store).arm().unwrap();
     assert_eq!(invalid_option(cluster.arm(ms(5))), "interval");
 }
+
+/// A sync run longer than its interval keeps its lease (renewed while it runs on a blocking thread),
+/// so the other member waits instead of starting the next tick alongside it. Real time: the run
+/// really blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_sync_run_keeps_its_lease_so_runs_never_overlap() {
+    let store = Local::new();
+    let runs: Log<(usize, std::time::Instant, std::time::Instant)> = Log::new();
+    let mut members = Vec::new();
+    for who in 0..2usize {
+        let sched = Scheduler::start();
+        let log = runs.clone();
+        let timer = sched
+            .timer(ms(100))
+            .recurring()
+            .key("long-sync")
+            .coordinator(store.clone())
+            .sub_interval(ms(20))
+            .on_expire(move |_: &Fire| {
+                let began = std::time::Instant::now();
+                std::thread::sleep(ms(250)); // 2.5 intervals, well past the 100 ms lease
+                log.push((who, began, std::time::Instant::now()));
+            })
+            .arm()
+            .unwrap();
+        members.push((sched, timer));
+    }
+    tokio::time::sleep(ms(1600)).await;
+    for (sched, timer) in members {
+        drop(timer);
+        sched.shutdown().await;
+    }
+    let mut runs = runs.get();
+    runs.sort_by_key(|r| r.1);
+    assert!(runs.len() >= 4, "{} runs", runs.len());
+    for pair in runs.windows(2) {
+        assert!(pair[1].1 >= pair[0].2, "runs overlapped: {:?} started before {:?} ended", pair[1], pair[0]);
+    }
+}

@@ -8,10 +8,13 @@
 //!   if no member claimed `t` (or a later tick) and no run holds a live lease. The grant carries a
 //!   fencing token ([`Fire::fence`](crate::Fire::fence)), strictly increasing per key: pass it to
 //!   whatever the run writes, so a paused member's late writes can be refused.
-//! - **Leases**: a run holds a lease, renewed while it runs, released when it ends; so runs never
-//!   overlap across members. A member that dies holding one is replaced once it expires: failover
-//!   takes at most `lease + sub_interval`.
-//! - **Fail closed**: a store error means the tick does not run here; it is reported (`tracing`,
+//! - **Leases**: a run holds a lease, renewed every third of its length while it runs (a sync
+//!   callback runs on a blocking thread, so renewals go on beside it), released when it ends; so runs
+//!   never overlap across members. A member that dies holding one is replaced once it expires:
+//!   failover takes at most `lease + sub_interval`.
+//! - **Fail closed**: a store error, a store call that outlasts the lease, or a grant that arrives
+//!   after its lease could have run out means the tick does not run here; a lease lost mid-run stops
+//!   an async run (a sync one finishes with its now stale fence). All of it is reported (`tracing`,
 //!   and the scheduler's [cluster error hook](crate::SchedulerBuilder::on_cluster_error)).
 //! - **Misfires**: a tick no member could run on time is run late only within [`Misfire`]'s grace.
 //!
@@ -20,7 +23,7 @@
 //! | [`Local`] | one process | yes | the process's |
 //! | [`Sqlite`] | the processes of one machine | yes (`BEGIN IMMEDIATE`, WAL, local disk only) | the machine's |
 //! | `Redis` (feature `redis`) | many hosts | while Redis loses no acknowledged writes (no failover, no restart without AOF `always`) | Redis's `TIME` |
-//! | `Postgres` (feature `postgres`) | many hosts | yes (one `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE .. RETURNING`) | the database's `now()` |
+//! | `Postgres` (feature `postgres`) | many hosts | yes (one `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE .. RETURNING`) | the database's `clock_timestamp()` |
 
 mod local;
 pub(crate) mod member;
