@@ -173,6 +173,11 @@ impl<'a> TimerBuilder<'a> {
     /// resty.timer's `key_name`: makes this recurring timer cluster-wide. Each tick runs on exactly
     /// one member of all the schedulers (processes, hosts) whose timers share this key and
     /// [`coordinator`](Self::coordinator). See [`crate::cluster`].
+    ///
+    /// The returned [`Timer`] cancels, drops and shuts down like any other; what it schedules locally
+    /// is the member's checks, so its [`remaining`](Timer::remaining) and [`count`](Timer::count)
+    /// are those of the checks. The runs themselves carry [`Fire::tick`], [`Fire::fence`] and their
+    /// own count. Its interval cannot be changed with [`Timer::arm`] (every member must agree).
     pub fn key(mut self, name: impl Into<String>) -> Self {
         self.cluster.key = Some(name.into());
         self
