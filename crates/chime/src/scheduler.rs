@@ -345,6 +345,10 @@ impl Scheduler {
     /// for; the driver exits. Later calls that arm or cancel return [`Error::Shutdown`]; a second
     /// shutdown reports nothing.
     ///
+    /// Shutdown waits for every worker to end, as Copas' workers drain: a worker that keeps running
+    /// after its `pop` returned `None` holds shutdown up (bound it with
+    /// [`timeout`](Self::timeout) if that can happen).
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
     /// let sched = chime::Scheduler::start();
