@@ -166,3 +166,64 @@ async fn queries_report_the_schedule() {
     sched.sleep(ms(260)).await;
     assert_eq!((timer.remaining(), timer.count(), timer.is_armed()), (Some(ms(90)), 1, true));
 }
+
+/// Two timers due together: the first one's callback cancels, or reschedules, the second, whose
+/// callback the driver had already taken for the same pass. It must not run.
+#[tokio::test(start_paused = true)]
+async fn a_timer_cancelled_or_rescheduled_by_an_earlier_callback_of_the_same_pass_does_not_run() {
+    let sched = Scheduler::start();
+    let start = Instant::now();
+    let log = Log::new();
+    let (seen, cancels) = (log.clone(), log.clone());
+    let b = sched
+        .timer(ms(10))
+        .recurring()
+        .on_expire(move |f: &Fire| seen.push(format!("b ran at {}", ms_since(start, f.scheduled()))))
+        .on_cancel(move |reason| cancels.push(format!("b cancelled: {reason:?}")))
+        .arm_detached()
+        .unwrap();
+    let (inner, seen) = (sched.clone(), log.clone());
+    // One nanosecond earlier than b: it runs first in the pass that has already taken b's callback.
+    sched
+        .after(ms(10) - std::time::Duration::from_nanos(1), move |_: &Fire| {
+            seen.push("a ran".to_string());
+            inner.cancel(b).unwrap();
+        })
+        .unwrap();
+    sched.sleep(ms(15)).await;
+    assert_eq!(log.take(), vec!["a ran", "b cancelled: User"], "b never ran");
+
+    let (seen, c_log) = (log.clone(), log.clone());
+    let c = sched
+        .after(ms(10), move |f: &Fire| c_log.push(format!("c ran at {}", ms_since(start, f.scheduled()))))
+        .unwrap();
+    let d = sched.after(ms(10), move |_: &Fire| seen.push("d ran".to_string())).unwrap();
+    let (inner, seen) = (sched.clone(), log.clone());
+    sched.cancel(d).unwrap();
+    sched
+        .after(ms(10) - std::time::Duration::from_nanos(1), move |_: &Fire| {
+            seen.push("e ran".to_string());
+            inner.reschedule(c, ms(100)).unwrap();
+        })
+        .unwrap();
+    sched.sleep(ms(200)).await;
+    assert_eq!(log.take(), vec!["e ran", "c ran at 125"], "c ran once, at its new time only");
+}
+
+/// A one-shot that cancels itself from inside its only run had nothing left to come: no cancel
+/// callback, and shutdown does not count it.
+#[tokio::test(start_paused = true)]
+async fn a_one_shot_cancelling_itself_in_its_run_has_nothing_left_to_cancel() {
+    let sched = Scheduler::start();
+    let log = Log::new();
+    let (inner, seen, cancels) = (sched.clone(), log.clone(), log.clone());
+    sched
+        .timer(ms(10))
+        .on_expire(move |f: &Fire| seen.push(format!("ran; self-cancel: {:?}", inner.cancel(f.id()))))
+        .on_cancel(move |reason| cancels.push(format!("cancelled: {reason:?}")))
+        .arm_detached()
+        .unwrap();
+    sched.sleep(ms(20)).await;
+    assert_eq!(log.get(), vec!["ran; self-cancel: Ok(())"]);
+    assert_eq!(sched.shutdown().await.timers_cancelled, 0);
+}

@@ -58,6 +58,16 @@ impl Inner {
                     Job::Wake(waker) => waker.wake(),
                     Job::Expire { key, mut expire, count, missed } => {
                         let id = TimerId { shard, key };
+                        // The run was lent out with the batch: a callback earlier in it, or another
+                        // thread, may have cancelled or re-armed the timer since. Then it must not run.
+                        match self.start_run(id, expire, missed) {
+                            Ok(lent) => expire = lent,
+                            Err(Some(orphan)) => {
+                                drop(orphan); // cancelled: its callback goes, outside the lock
+                                continue;
+                            }
+                            Err(None) => continue, // re-armed: the callback is back in its entry
+                        }
                         let fire = Fire {
                             id,
                             count,
@@ -83,6 +93,29 @@ impl Inner {
             }
         }
         true
+    }
+
+    /// Marks a lent run as started, if its timer is still there and still unarmed. Otherwise: a
+    /// cancelled timer's callback comes back as `Err(Some)` to be dropped; a re-armed timer gets its
+    /// callback (and the run count and missed ticks the loan took) back, `Err(None)`.
+    fn start_run(&self, id: TimerId, expire: ExpireFn, missed: u64) -> Result<ExpireFn, Option<ExpireFn>> {
+        let mut wheels = self.shards[id.shard as usize].lock();
+        let armed = wheels.timers.deadline(id.key).is_some();
+        let Some(record) = wheels.timers.get_mut(id.key) else { return Err(Some(expire)) };
+        if armed {
+            record.expire = expire;
+            if let Some(extras) = record.extras.as_mut() {
+                extras.count -= 1;
+                extras.missed += missed;
+                extras.lent = false;
+            }
+            return Err(None);
+        }
+        if let Some(extras) = record.extras.as_mut() {
+            extras.lent = false;
+            extras.running = true;
+        }
+        Ok(expire)
     }
 
     /// Gives each run's callback back to its entry and re-arms what recurs.
@@ -147,7 +180,7 @@ fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
                     missed += skipped;
                 }
                 extras.count += 1;
-                extras.running = true;
+                extras.lent = true;
                 (extras.count, missed)
             }
             None => (1, 0),

@@ -162,7 +162,7 @@ impl Inner {
     /// After a record left its wheel by cancellation: its cancel callback, if a run was still to come.
     fn finish_cancelled(&self, id: TimerId, record: Record, armed: bool, reason: CancelReason) {
         let Some(mut extras) = record.extras else { return };
-        let pending = armed || extras.grid.is_some() || extras.running;
+        let pending = is_pending(&extras, armed);
         if let Some(on_cancel) = extras.on_cancel.take().filter(|_| pending) {
             self.run_cancel(id, on_cancel, reason);
         }
@@ -252,7 +252,7 @@ impl Inner {
         let idle = match wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) {
             Some(extras) => {
                 extras.owned = false;
-                extras.grid.is_none() && !extras.running
+                extras.grid.is_none() && !extras.running && !extras.lent
             }
             None => return,
         };
@@ -332,7 +332,8 @@ impl Inner {
                 (records, wakers)
             };
             for (key, armed, record) in records {
-                cancelled += usize::from(armed || record.extras.as_ref().is_some_and(|e| e.grid.is_some()));
+                cancelled +=
+                    usize::from(record.extras.as_ref().is_some_and(|e| is_pending(e, armed)) || armed);
                 self.finish_cancelled(
                     TimerId { shard: n as u32, key },
                     record,
@@ -364,6 +365,11 @@ impl Shard {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Wheels) -> R) -> R {
         f(&mut self.lock())
     }
+}
+
+/// Whether a timer still had a run to come: armed, recurring, or lent to the driver but not started.
+fn is_pending(extras: &Extras, armed: bool) -> bool {
+    armed || extras.grid.is_some() || extras.lent
 }
 
 /// A uniform draw in `[0, bound)`, or 0 without jitter.

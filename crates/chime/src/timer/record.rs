@@ -29,7 +29,10 @@ pub(crate) struct Extras {
     pub(crate) on_cancel: Option<CancelFn>,
     pub(crate) on_arm: Option<ArmFn>,
     pub(crate) cancel_on_panic: bool,
-    /// The driver holds the callback: a run is in progress.
+    /// The driver has taken the callback for a run that has not started yet: the run is still to
+    /// come (a cancel now prevents it, and runs the cancel callback).
+    pub(crate) lent: bool,
+    /// The run has started: for a one-shot, nothing is left to come.
     pub(crate) running: bool,
     /// A cluster timer's heartbeat: its interval belongs to the cluster's grid and cannot be re-armed.
     pub(crate) fixed: bool,
