@@ -211,3 +211,35 @@ async fn shutdown_closes_workers_and_counts_what_they_left() {
     assert_eq!(quits.join().await.unprocessed, vec![1, 2]);
     assert!(slow.join().await.unprocessed.is_empty());
 }
+
+/// A cancelled item frees its place in a bounded queue: a sender waiting for room gets it, and the
+/// worker does not end up waiting on an empty queue while the sender waits on a full one.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_item_frees_its_place_in_a_bounded_queue() {
+    let sched = Scheduler::start();
+    let log = Log::new();
+    let seen = log.clone();
+    let worker = sched.worker_builder().bounded(1).spawn(move |mut queue: Queue<u32>| {
+        let seen = seen.clone();
+        async move {
+            while let Some(item) = queue.pop().await {
+                seen.push(item);
+                queue.pause_for(ms(10)).await;
+            }
+        }
+    });
+    worker.push(0).unwrap();
+    tokio::task::yield_now().await; // the worker holds item 0 for 10 ms
+    let doomed = worker.push(1).unwrap();
+    assert!(doomed.cancel());
+    let ticket = worker.push(2).expect("the cancelled item holds no place");
+    assert_eq!(worker.try_push(3).unwrap_err(), PushError::Full(3));
+    let sender = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.send(3).await.map(|_| ()) }
+    });
+    assert_eq!(ticket.done().await, ItemState::Completed);
+    tokio::time::timeout(ms(100), sender).await.expect("the sender got room").unwrap().unwrap();
+    sched.sleep(ms(50)).await;
+    assert_eq!(log.get(), vec![0, 2, 3]);
+}

@@ -11,6 +11,7 @@ pub use ticket::{ItemState, Ticket};
 
 pub(crate) use queue::WorkerControl;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -145,12 +146,26 @@ impl<T: Send + 'static> Worker<T> {
         if state.closed {
             return Err(PushError::Gone(item));
         }
-        if self.shared.capacity.is_some_and(|cap| state.items.len() >= cap) {
-            return Err(PushError::Full(item));
+        let mut cancelled = Vec::new();
+        if let Some(cap) = self.shared.capacity
+            && state.items.len() >= cap
+        {
+            // Cancelled items hold no place in a bounded queue.
+            let (kept, gone): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut state.items)
+                .into_iter()
+                .partition(|(_, t)| t.get() != ItemState::Cancelled);
+            state.items = kept;
+            cancelled.extend(gone);
+            if state.items.len() >= cap {
+                drop(state);
+                drop(cancelled); // user items are dropped with no lock held
+                return Err(PushError::Full(item));
+            }
         }
         let (ticket, shared) = Ticket::new();
         state.items.push_back((item, shared));
         drop(state);
+        drop(cancelled);
         self.shared.available.notify_one();
         Ok(ticket)
     }

@@ -171,12 +171,13 @@ impl<T> Queue<T> {
                     None => Err(false),
                 }
             };
+            if next.is_ok() || !cancelled.is_empty() {
+                // Room for a bounded worker's waiting senders (cancelled items freed some too).
+                self.shared.room.notify_waiters();
+            }
             drop(cancelled);
             match next {
-                Ok(item) => {
-                    self.shared.room.notify_one();
-                    return Some(item);
-                }
+                Ok(item) => return Some(item),
                 Err(true) => return None,
                 Err(false) => available.await,
             }
