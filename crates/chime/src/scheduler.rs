@@ -175,12 +175,6 @@ pub struct ShutdownReport {
 }
 
 impl Scheduler {
-    /// A new handle on `inner` (counted like a clone).
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Scheduler {
-        inner.handles.fetch_add(1, Ordering::Relaxed);
-        Scheduler { inner }
-    }
-
     /// Starts a scheduler with default settings on the current tokio runtime.
     ///
     /// # Panics

@@ -327,3 +327,52 @@ async fn a_long_sync_run_keeps_its_lease_so_runs_never_overlap() {
         assert!(pair[1].1 >= pair[0].2, "runs overlapped: {:?} started before {:?} ended", pair[1], pair[0]);
     }
 }
+
+/// A member cancelled in the middle of a sync run keeps its lease until the run returns (a blocking
+/// callback cannot be stopped), so another member does not start alongside it; after that, the
+/// cancelled member claims nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
+    let store = Local::new();
+    let runs: Log<(usize, std::time::Instant, std::time::Instant)> = Log::new();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let mut members = Vec::new();
+    for who in 0..2usize {
+        let sched = Scheduler::start();
+        let (log, in_run) = (runs.clone(), started.clone());
+        let timer = sched
+            .timer(ms(200))
+            .recurring()
+            .key("cancel-mid-run")
+            .coordinator(store.clone())
+            .sub_interval(ms(20))
+            .on_expire(move |_: &Fire| {
+                let began = std::time::Instant::now();
+                in_run.notify_one();
+                std::thread::sleep(ms(700));
+                log.push((who, began, std::time::Instant::now()));
+            })
+            .arm()
+            .unwrap();
+        members.push((sched, Some(timer)));
+        if who == 0 {
+            started.notified().await; // member 0 is inside its run
+            tokio::time::sleep(ms(50)).await;
+        }
+    }
+    let cancelled_at = std::time::Instant::now();
+    members[0].1.take().unwrap().cancel().unwrap();
+    tokio::time::sleep(ms(1500)).await;
+    for (sched, timer) in members {
+        drop(timer);
+        sched.shutdown().await;
+    }
+    let mut runs = runs.get();
+    runs.sort_by_key(|r| r.1);
+    assert_eq!(runs[0].0, 0, "member 0 ran first");
+    for pair in runs.windows(2) {
+        assert!(pair[1].1 >= pair[0].2, "runs overlapped: {:?} started before {:?} ended", pair[1], pair[0]);
+    }
+    assert!(runs.iter().skip(1).all(|r| r.0 == 1), "the cancelled member claimed nothing more: {runs:?}");
+    assert!(runs.iter().any(|r| r.0 == 1 && r.1 > cancelled_at), "member 1 took over: {runs:?}");
+}

@@ -63,6 +63,11 @@ struct State {
     task: Option<tokio::task::AbortHandle>,
     /// The lease this member holds, if a run is going.
     lease: Option<Lease>,
+    /// A sync callback is running on a blocking thread: it cannot be stopped, so its lease is kept
+    /// (and renewed) until it returns, even if the timer is cancelled meanwhile.
+    sync_running: bool,
+    /// The timer was cancelled (or shut down): no more claims.
+    cancelled: bool,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -83,7 +88,15 @@ impl Member {
             sub_interval_ms,
             lease_ms: plan.lease.map_or(interval_ms.max(sub_interval_ms), ms).max(1),
             misfire: plan.misfire,
-            state: Mutex::new(State { run: Some(run), known_last: None, runs: 0, task: None, lease: None }),
+            state: Mutex::new(State {
+                run: Some(run),
+                known_last: None,
+                runs: 0,
+                task: None,
+                lease: None,
+                sync_running: false,
+                cancelled: false,
+            }),
         })
     }
 
@@ -103,7 +116,7 @@ impl Member {
     pub(crate) fn on_heartbeat(self: &Arc<Self>, heartbeat: TimerId) {
         let Some(inner) = self.inner.upgrade() else { return };
         let mut state = self.lock();
-        if state.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if state.cancelled || state.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
         let member = self.clone();
@@ -111,10 +124,16 @@ impl Member {
         state.task = Some(task.abort_handle());
     }
 
-    /// The timer was cancelled: stop any run, hand the lease back at once.
+    /// The timer was cancelled: no more claims; an async run is stopped and its lease handed back at
+    /// once. A sync run cannot be stopped, so it keeps its lease (renewed) until it returns, and its
+    /// task releases it then: runs never overlap across members.
     pub(crate) fn on_cancel(self: &Arc<Self>, _reason: CancelReason) {
         let (task, lease) = {
             let mut state = self.lock();
+            state.cancelled = true;
+            if state.sync_running {
+                return;
+            }
             (state.task.take(), state.lease.take())
         };
         if let Some(task) = task {
@@ -143,10 +162,15 @@ impl Member {
 
     async fn check(self: Arc<Self>, heartbeat: TimerId) {
         let Some(inner) = self.inner.upgrade() else { return };
-        let sched = Scheduler::from_inner(inner.clone());
         let now_ms = inner.time.wall_ms();
         let asked = Instant::now();
-        let known_last = self.lock().known_last;
+        let (known_last, cancelled) = {
+            let state = self.lock();
+            (state.known_last, state.cancelled)
+        };
+        if cancelled {
+            return;
+        }
         if let Some(tick) = self.due_tick(now_ms, known_last) {
             let claim = Claim {
                 key: self.key.clone(),
@@ -156,14 +180,15 @@ impl Member {
                 now_ms,
             };
             let lease_for = Duration::from_millis(self.lease_ms as u64);
-            match sched.timeout(lease_for, self.coordinator.claim(&claim)).await {
+            // tokio's clock, not this scheduler's: after shutdown its sleeps end at once.
+            match tokio::time::timeout(lease_for, self.coordinator.claim(&claim)).await {
                 Ok(Ok(ClaimOutcome::Granted(lease))) if asked.elapsed() >= lease_for => {
                     // The grant came back after its lease could have run out: another member may
                     // already hold the tick's successor. Fail closed.
                     let late =
                         self.store_error("the grant arrived after its lease ran out; the tick was not run");
                     inner.report_cluster_error(&self.key, &late);
-                    let _ = sched.timeout(lease_for, self.coordinator.release(&lease)).await;
+                    let _ = tokio::time::timeout(lease_for, self.coordinator.release(&lease)).await;
                 }
                 Ok(Ok(ClaimOutcome::Granted(lease))) => {
                     // Due at `tick * interval` of wall time: that many ms before `asked`.
@@ -171,7 +196,7 @@ impl Member {
                         u64::try_from(now_ms - tick as i64 * self.interval_ms).unwrap_or(0),
                     );
                     let scheduled = asked.checked_sub(late).unwrap_or(asked);
-                    self.run(&inner, &sched, heartbeat, lease, known_last, scheduled).await;
+                    self.run(&inner, heartbeat, lease, known_last, scheduled).await;
                 }
                 Ok(Ok(ClaimOutcome::Taken { last_tick })) => {
                     let mut state = self.lock();
@@ -197,19 +222,29 @@ impl Member {
     async fn run(
         &self,
         inner: &Arc<Inner>,
-        sched: &Scheduler,
         heartbeat: TimerId,
         lease: Lease,
         known_last: Option<u64>,
         scheduled: Instant,
     ) {
         let tick = lease.tick;
-        let (run, runs) = {
+        let lease_for = Duration::from_millis(self.lease_ms as u64);
+        let taken = {
             let mut state = self.lock();
             state.known_last = state.known_last.max(Some(tick));
-            state.runs += 1;
-            state.lease = Some(lease.clone());
-            (state.run.take(), state.runs)
+            if state.cancelled {
+                None
+            } else {
+                state.runs += 1;
+                state.lease = Some(lease.clone());
+                state.sync_running = matches!(state.run, Some(Run::Sync(_)));
+                Some((state.run.take(), state.runs))
+            }
+        };
+        let Some((run, runs)) = taken else {
+            // Cancelled while the claim was on its way: hand the tick back unrun.
+            let _ = tokio::time::timeout(lease_for, self.coordinator.release(&lease)).await;
+            return;
         };
         let fire = Fire {
             id: heartbeat,
@@ -227,7 +262,7 @@ impl Member {
                 });
                 // A blocking callback cannot be interrupted: if the lease is lost, it finishes
                 // unrenewed (its fence tells the downstream systems it is stale).
-                match self.under_lease(inner, sched, work, &lease, false).await {
+                match self.under_lease(inner, work, &lease, false).await {
                     Some(Ok((expire, outcome))) => (Some(Run::Sync(expire)), outcome.err()),
                     _ => (None, None), // the runtime is going away
                 }
@@ -235,7 +270,7 @@ impl Member {
             Some(Run::Async(mut start)) => {
                 let work = CatchUnwind(start(fire));
                 // An async run is stopped (dropped) when its lease is lost: fail closed.
-                let outcome = self.under_lease(inner, sched, work, &lease, true).await;
+                let outcome = self.under_lease(inner, work, &lease, true).await;
                 (Some(Run::Async(start)), outcome.and_then(Result::err))
             }
             None => (None, None),
@@ -250,9 +285,9 @@ impl Member {
             let mut state = self.lock();
             state.run = run;
             state.lease = None;
+            state.sync_running = false;
         }
-        let lease_for = Duration::from_millis(self.lease_ms as u64);
-        match sched.timeout(lease_for, self.coordinator.release(&lease)).await {
+        match tokio::time::timeout(lease_for, self.coordinator.release(&lease)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => inner.report_cluster_error(&self.key, &error),
             Err(_) => inner.report_cluster_error(&self.key, &self.store_error("the release timed out")),
@@ -265,7 +300,6 @@ impl Member {
     async fn under_lease<F: Future>(
         &self,
         inner: &Arc<Inner>,
-        sched: &Scheduler,
         work: F,
         lease: &Lease,
         stop: bool,
@@ -273,8 +307,10 @@ impl Member {
         let every = Duration::from_millis(u64::try_from(lease.lease_ms / 3).unwrap_or(1).max(1));
         let renewals = async {
             loop {
-                sched.sleep(every).await;
-                let renewed = sched.timeout(every, self.coordinator.renew(lease, inner.time.wall_ms())).await;
+                // tokio's clock, not this scheduler's: a run may outlive a shutdown.
+                tokio::time::sleep(every).await;
+                let renewed =
+                    tokio::time::timeout(every, self.coordinator.renew(lease, inner.time.wall_ms())).await;
                 let lost = match renewed {
                     Ok(Ok(true)) => continue,
                     Ok(Ok(false)) => self.store_error("the lease was lost to another member"),
