@@ -104,6 +104,7 @@ impl Scheduler {
                         }
                     }
                     inner.registry.forget_watch(id);
+                    inner.wake_driver(); // this task may have been what kept an idle driver alive
                 })
                 .abort_handle()
         });

@@ -78,3 +78,22 @@ async fn a_regular_file_cannot_be_watched() {
         std::fs::File::open("/proc/self/status").or_else(|_| std::fs::File::open("Cargo.toml")).unwrap();
     assert!(matches!(sched.watch(&file, Interest::READABLE, |_, _| {}), Err(Error::Io { .. })));
 }
+
+/// A watch that outlives every scheduler handle keeps the driver alive only while it lasts: when it
+/// ends, the driver exits too (no task is left behind).
+#[tokio::test]
+async fn the_driver_exits_after_the_last_watch_ends() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let sched = Scheduler::builder().on_panic(|_| {}).start();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    sched.watch(&reader, Interest::READABLE, |_, _| panic!("the watch ends here")).unwrap();
+    drop(sched);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(metrics.num_alive_tasks(), 2, "the driver and the watch");
+    writer.write_all(b"x").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), 0, "nothing left behind");
+}

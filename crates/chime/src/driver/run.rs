@@ -44,8 +44,17 @@ async fn drive(inner: Arc<Inner>) {
                     () = &mut sleep => {}
                 }
             }
-            // Nobody can arm again: no handle, and no sleep (a sleep holds the state, not a handle).
+            // Nobody can arm again: no handle, and no sleep or watch (they hold the state, not a
+            // handle).
             None if inner.handles.load(Ordering::SeqCst) == 0 && Arc::strong_count(&inner) <= 2 => return,
+            // No handle left, but a sleep or watch still holds the state: whoever drops last may
+            // have notified before letting go of it, so look again now and then.
+            None if inner.handles.load(Ordering::SeqCst) == 0 => {
+                tokio::select! {
+                    () = inner.notify.notified() => {}
+                    () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                }
+            }
             None => inner.notify.notified().await,
         }
     }
