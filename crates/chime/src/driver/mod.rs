@@ -203,45 +203,49 @@ impl Inner {
         Ok(())
     }
 
-    /// [`Timer::arm`](crate::Timer::arm): restart with a new interval, as if newly armed.
+    /// [`Timer::arm`](crate::Timer::arm): restart with a new interval, as if newly armed. The arm
+    /// callback runs first (Copas' order), with no shard lock held; concurrent re-arms each run it,
+    /// one at a time (it sits behind its own mutex).
     pub(crate) fn rearm(&self, id: TimerId, interval: Duration) -> Result<(), Error> {
         let interval = nanos(interval).ok_or_else(|| Error::invalid("interval", "exceeds 584 years"))?;
+        let on_arm = {
+            let mut wheels = self.shard(id)?.lock();
+            if self.is_stopped() {
+                return Err(Error::Shutdown);
+            }
+            let Some(extras) = wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) else {
+                return Err(Error::AlreadyCancelled);
+            };
+            if extras.fixed {
+                return Err(Error::invalid(
+                    "interval",
+                    "a cluster timer's grid is shared: cancel it and build a new one",
+                ));
+            }
+            crate::timer::record::Plan { interval, ..extras.plan }.validate()?;
+            extras.on_arm.clone()
+        };
+        if let Some(on_arm) = on_arm {
+            let mut on_arm = on_arm.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(&mut *on_arm)) {
+                self.report_panic(Some(id), &*payload);
+            }
+        }
         let mut wheels = self.shard(id)?.lock();
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
         let Some(extras) = wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) else {
-            return Err(Error::AlreadyCancelled);
+            return Err(Error::AlreadyCancelled); // cancelled while its arm callback ran
         };
-        if extras.fixed {
-            return Err(Error::invalid(
-                "interval",
-                "a cluster timer's grid is shared: cancel it and build a new one",
-            ));
-        }
         let plan = crate::timer::record::Plan { interval, ..extras.plan };
-        plan.validate()?;
         let (deadline, grid) = plan.start(self.time.now(), draw(plan.jitter))?;
         extras.plan = plan;
         extras.grid = grid;
         extras.missed = 0;
-        let on_arm = extras.on_arm.take();
         wheels.timers.rearm(id.key, deadline);
         drop(wheels);
         self.wake_if_earlier(deadline);
-        if let Some(mut on_arm) = on_arm {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(&mut on_arm)) {
-                self.report_panic(Some(id), &*payload);
-            }
-            let mut wheels = self.shard(id)?.lock();
-            match wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) {
-                Some(extras) if extras.on_arm.is_none() => extras.on_arm = Some(on_arm),
-                _ => {
-                    drop(wheels);
-                    drop(on_arm);
-                }
-            }
-        }
         Ok(())
     }
 

@@ -308,7 +308,7 @@ impl<'a> TimerBuilder<'a> {
             plan,
             grid,
             on_cancel,
-            on_arm,
+            on_arm: on_arm.map(|f| Arc::new(std::sync::Mutex::new(f))),
             cancel_on_panic: self.cancel_on_panic,
             owned,
             fixed,

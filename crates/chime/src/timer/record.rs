@@ -9,6 +9,8 @@ use crate::Error;
 pub(crate) type ExpireFn = Box<dyn FnMut(&Fire) + Send>;
 pub(crate) type CancelFn = Box<dyn FnOnce(CancelReason) + Send>;
 pub(crate) type ArmFn = Box<dyn FnMut() + Send>;
+/// The arm callback as a timer keeps it: shared, so re-arms from two threads both run it.
+pub(crate) type SharedArmFn = std::sync::Arc<std::sync::Mutex<ArmFn>>;
 
 /// One timer in the wheel.
 pub(crate) struct Record {
@@ -27,7 +29,7 @@ pub(crate) struct Extras {
     /// Ticks skipped before the armed run.
     pub(crate) missed: u64,
     pub(crate) on_cancel: Option<CancelFn>,
-    pub(crate) on_arm: Option<ArmFn>,
+    pub(crate) on_arm: Option<SharedArmFn>,
     pub(crate) cancel_on_panic: bool,
     /// The driver has taken the callback for a run that has not started yet: the run is still to
     /// come (a cancel now prevents it, and runs the cancel callback).
