@@ -55,35 +55,7 @@ impl Backend for Server {
     }
 }
 
-#[tokio::test]
-async fn one_claim_per_tick_and_fences_increase() {
-    let Some(url) = url("one_claim_per_tick_and_fences_increase") else { return };
-    conformance::one_claim_per_tick_and_fences_increase(&Server(url)).await;
-}
-
-#[tokio::test]
-async fn a_live_lease_blocks_the_next_tick_until_it_expires() {
-    let Some(url) = url("a_live_lease_blocks_the_next_tick_until_it_expires") else { return };
-    conformance::a_live_lease_blocks_the_next_tick_until_it_expires(&Server(url)).await;
-}
-
-#[tokio::test]
-async fn a_lost_lease_cannot_be_renewed_or_released() {
-    let Some(url) = url("a_lost_lease_cannot_be_renewed_or_released") else { return };
-    conformance::a_lost_lease_cannot_be_renewed_or_released(&Server(url)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fences_strictly_increase_across_concurrent_claims() {
-    let Some(url) = url("fences_strictly_increase_across_concurrent_claims") else { return };
-    conformance::fences_strictly_increase_across_concurrent_claims(&Server(url)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_run_each_tick_exactly_once() {
-    let Some(url) = url("three_members_run_each_tick_exactly_once") else { return };
-    conformance::three_members_run_each_tick_exactly_once(&Server(url)).await;
-}
+conformance::conformance_tests!(|test: &str| url(test).map(Server));
 
 /// The row is a hash at the hash-tagged `{chime:<key>}`, and its lease is on Redis's clock (`TIME`).
 #[tokio::test]

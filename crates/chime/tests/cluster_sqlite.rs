@@ -36,30 +36,7 @@ impl Backend for File {
     }
 }
 
-#[tokio::test]
-async fn one_claim_per_tick_and_fences_increase() {
-    conformance::one_claim_per_tick_and_fences_increase(&File(temp_db("one-claim"))).await;
-}
-
-#[tokio::test]
-async fn a_live_lease_blocks_the_next_tick_until_it_expires() {
-    conformance::a_live_lease_blocks_the_next_tick_until_it_expires(&File(temp_db("live-lease"))).await;
-}
-
-#[tokio::test]
-async fn a_lost_lease_cannot_be_renewed_or_released() {
-    conformance::a_lost_lease_cannot_be_renewed_or_released(&File(temp_db("lost-lease"))).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fences_strictly_increase_across_concurrent_claims() {
-    conformance::fences_strictly_increase_across_concurrent_claims(&File(temp_db("concurrent"))).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_run_each_tick_exactly_once() {
-    conformance::three_members_run_each_tick_exactly_once(&File(temp_db("members"))).await;
-}
+conformance::conformance_tests!(|test: &str| Some(File(temp_db(test))));
 
 #[tokio::test]
 async fn ticks_past_sqlite_integers_are_refused() {

@@ -259,3 +259,44 @@ pub async fn three_members_run_each_tick_exactly_once<B: Backend>(backend: &B) {
     eprintln!("{} ticks ran on members {who:?}; store errors: {errors:?}", by_tick.len());
     backend.remove(&key).await;
 }
+
+/// Declares the conformance suite's tests in a backend's test file. `$backend` turns a test's name
+/// into `Some(backend)`, or `None` to skip (a server that is not configured).
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        #[tokio::test]
+        async fn one_claim_per_tick_and_fences_increase() {
+            let Some(backend) = ($backend)("one_claim_per_tick_and_fences_increase") else { return };
+            crate::common::conformance::one_claim_per_tick_and_fences_increase(&backend).await;
+        }
+
+        #[tokio::test]
+        async fn a_live_lease_blocks_the_next_tick_until_it_expires() {
+            let Some(backend) = ($backend)("a_live_lease_blocks_the_next_tick_until_it_expires") else {
+                return;
+            };
+            crate::common::conformance::a_live_lease_blocks_the_next_tick_until_it_expires(&backend).await;
+        }
+
+        #[tokio::test]
+        async fn a_lost_lease_cannot_be_renewed_or_released() {
+            let Some(backend) = ($backend)("a_lost_lease_cannot_be_renewed_or_released") else { return };
+            crate::common::conformance::a_lost_lease_cannot_be_renewed_or_released(&backend).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn fences_strictly_increase_across_concurrent_claims() {
+            let Some(backend) = ($backend)("fences_strictly_increase_across_concurrent_claims") else {
+                return;
+            };
+            crate::common::conformance::fences_strictly_increase_across_concurrent_claims(&backend).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn three_members_run_each_tick_exactly_once() {
+            let Some(backend) = ($backend)("three_members_run_each_tick_exactly_once") else { return };
+            crate::common::conformance::three_members_run_each_tick_exactly_once(&backend).await;
+        }
+    };
+}
+pub(crate) use conformance_tests;
