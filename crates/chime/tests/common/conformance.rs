@@ -262,6 +262,8 @@ pub async fn three_members_run_each_tick_exactly_once<B: Backend>(backend: &B) {
 
 /// Declares the conformance suite's tests in a backend's test file. `$backend` turns a test's name
 /// into `Some(backend)`, or `None` to skip (a server that is not configured).
+// The backend files call it; the other test files include `common` without it.
+#[allow(unused_macros)]
 macro_rules! conformance_tests {
     ($backend:expr) => {
         #[tokio::test]
@@ -299,4 +301,5 @@ macro_rules! conformance_tests {
         }
     };
 }
+#[allow(unused_imports)] // see the macro
 pub(crate) use conformance_tests;
