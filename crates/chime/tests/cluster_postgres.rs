@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use chime::cluster::{ClaimOutcome, Coordinator, Postgres};
@@ -16,18 +15,7 @@ const VAR: &str = "CHIME_POSTGRES_URL";
 
 /// The server's URL, or `None` (after a loud message) when the variable is not set.
 fn url(test: &str) -> Option<String> {
-    match std::env::var(VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            // Straight to the process's stderr: libtest would capture `eprintln!` of a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED {test}: {VAR} is not set, so the PostgreSQL coordinator was NOT tested. !!!!!\n\
-                 !!!!! Point it at a server, e.g. {VAR}=postgres://chime:chime@127.0.0.1:5432/chime (.ci/run starts one). !!!!!\n"
-            );
-            None
-        }
-    }
+    conformance::server_url(VAR, "PostgreSQL", "postgres://chime:chime@127.0.0.1:5432/chime", test)
 }
 
 async fn connect(url: &str) -> Postgres {

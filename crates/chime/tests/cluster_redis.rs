@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use chime::cluster::{Coordinator, Redis};
 use common::conformance::{self, Backend, ask, granted, unique_key};
@@ -16,18 +15,7 @@ const VAR: &str = "CHIME_REDIS_URL";
 
 /// The server's URL, or `None` (after a loud message) when the variable is not set.
 fn url(test: &str) -> Option<String> {
-    match std::env::var(VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            // Straight to the process's stderr: libtest would capture `eprintln!` of a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED {test}: {VAR} is not set, so the Redis coordinator was NOT tested. !!!!!\n\
-                 !!!!! Point it at a server, e.g. {VAR}=redis://127.0.0.1:6379/ (.ci/run starts one). !!!!!\n"
-            );
-            None
-        }
-    }
+    conformance::server_url(VAR, "Redis", "redis://127.0.0.1:6379/", test)
 }
 
 async fn connect(url: &str) -> Redis {

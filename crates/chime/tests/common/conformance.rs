@@ -23,6 +23,23 @@ pub trait Backend: Sync {
     fn remove(&self, key: &str) -> impl Future<Output = ()> + Send;
 }
 
+/// The URL in `var`, or `None` after a loud message saying `test` did not test `what` (and what to
+/// set). Straight to the process's stderr: libtest would capture `eprintln!` of a passing test.
+pub fn server_url(var: &str, what: &str, example: &str, test: &str) -> Option<String> {
+    use std::io::Write;
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!! SKIPPED {test}: {var} is not set, so the {what} coordinator was NOT tested. !!!!!\n\
+                 !!!!! Point it at a server, e.g. {var}={example} (.ci/run starts one). !!!!!\n"
+            );
+            None
+        }
+    }
+}
+
 /// A key no other test (nor an earlier run) uses.
 pub fn unique_key(test: &str) -> String {
     format!("test-{test}-{:016x}", rand::random::<u64>())
