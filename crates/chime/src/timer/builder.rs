@@ -157,7 +157,8 @@ impl<'a> TimerBuilder<'a> {
     }
 
     /// The cancel callback: runs once, with the reason, if the timer is cancelled while a run is
-    /// still to come (armed, recurring, or running).
+    /// still to come (armed, recurring, or due and not started yet; that run then does not happen).
+    /// A one-shot cancelled during (or after) its only run has nothing left to cancel.
     pub fn on_cancel(mut self, on_cancel: impl FnOnce(CancelReason) + Send + 'static) -> Self {
         self.on_cancel = Some(Box::new(on_cancel));
         self
