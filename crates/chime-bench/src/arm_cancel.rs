@@ -18,7 +18,7 @@ use tokio_util::time::DelayQueue;
 
 use crate::Sizes;
 use crate::measure::{
-    block_on_unbudgeted, current_thread, median, ns_per_call, poll_once, size_label, spread,
+    block_on_unbudgeted, current_thread, median, ns_per_call, poll_once, registered, size_label, spread,
 };
 use crate::report::{Better, Figure, Report, Unit};
 
@@ -70,13 +70,8 @@ async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 3] {
     for i in 0..pending {
         sched.after(spread(i), noop).expect("the scheduler is running");
     }
-    let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> = (0..pending)
-        .map(|i| {
-            let mut sleep = Box::pin(tokio::time::sleep(spread(i)));
-            let _ = poll_once(sleep.as_mut());
-            sleep
-        })
-        .collect();
+    let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> =
+        registered(pending, |i| tokio::time::sleep(spread(i)));
     let mut queue = DelayQueue::with_capacity(pending + 1);
     for i in 0..pending {
         queue.insert(i, spread(i));
@@ -113,20 +108,9 @@ pub(crate) fn run_sleep(sizes: Sizes, report: &mut Report) {
     let pending = sizes.sleep_pending();
     let [chime, tokio] = block_on_unbudgeted(&current_thread(), async {
         let sched = Scheduler::start();
-        let mut chime_pending: Vec<Pin<Box<chime::Sleep>>> = (0..pending)
-            .map(|i| {
-                let mut sleep = Box::pin(sched.sleep(spread(i)));
-                let _ = poll_once(sleep.as_mut());
-                sleep
-            })
-            .collect();
-        let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> = (0..pending)
-            .map(|i| {
-                let mut sleep = Box::pin(tokio::time::sleep(spread(i)));
-                let _ = poll_once(sleep.as_mut());
-                sleep
-            })
-            .collect();
+        let mut chime_pending: Vec<Pin<Box<chime::Sleep>>> = registered(pending, |i| sched.sleep(spread(i)));
+        let mut tokio_pending: Vec<Pin<Box<tokio::time::Sleep>>> =
+            registered(pending, |i| tokio::time::sleep(spread(i)));
         tokio::time::sleep(Duration::from_millis(2)).await;
         let mut chime_side = |i: usize| {
             let mut sleep = pin!(sched.sleep(spread(i)));

@@ -41,6 +41,17 @@ pub(crate) fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Outp
     future.poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// `n` futures made by `make`, each boxed and polled once so its timer is registered: a pending set.
+pub(crate) fn registered<F: Future>(n: usize, make: impl Fn(usize) -> F) -> Vec<Pin<Box<F>>> {
+    (0..n)
+        .map(|i| {
+            let mut future = Box::pin(make(i));
+            let _ = poll_once(future.as_mut());
+            future
+        })
+        .collect()
+}
+
 /// A current-thread runtime with the time driver.
 pub(crate) fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a tokio runtime")

@@ -16,7 +16,7 @@ use chime::{Fire, Scheduler};
 use tokio::time::Instant;
 
 use crate::Sizes;
-use crate::measure::{block_on_unbudgeted, multi_thread, poll_once, quantile, size_label, spread};
+use crate::measure::{block_on_unbudgeted, multi_thread, quantile, registered, size_label, spread};
 use crate::report::{Better, Figure, Report, Unit};
 
 /// The span the measured deadlines cover.
@@ -98,13 +98,7 @@ fn chime_side(n: usize, background: usize) -> Stats {
 
 fn tokio_side(n: usize, background: usize) -> Stats {
     block_on_unbudgeted(&multi_thread(2), async {
-        let mut far: Vec<_> = (0..background)
-            .map(|i| {
-                let mut sleep = Box::pin(tokio::time::sleep(spread(i)));
-                let _ = poll_once(sleep.as_mut());
-                sleep
-            })
-            .collect();
+        let mut far: Vec<_> = registered(background, |i| tokio::time::sleep(spread(i)));
         let samples = Arc::new(Mutex::new(Vec::with_capacity(n)));
         let start = Instant::now();
         for i in 0..n {

@@ -17,7 +17,7 @@ use chime::{Fire, Scheduler};
 use tokio::runtime::Handle;
 
 use crate::Sizes;
-use crate::measure::{median, multi_thread, poll_once, spread};
+use crate::measure::{median, multi_thread, poll_once, registered, spread};
 use crate::report::{Better, Figure, Report, Unit};
 
 /// Timers each measuring thread keeps pending.
@@ -56,13 +56,8 @@ fn run_threads(side: Side, sched: &Scheduler, handle: &Handle, threads: usize, p
                         took
                     }
                     Side::Tokio => {
-                        let pending: Vec<Pin<Box<tokio::time::Sleep>>> = (0..PENDING_PER_THREAD)
-                            .map(|i| {
-                                let mut sleep = Box::pin(tokio::time::sleep(spread(base + i)));
-                                let _ = poll_once(sleep.as_mut());
-                                sleep
-                            })
-                            .collect();
+                        let pending: Vec<Pin<Box<tokio::time::Sleep>>> =
+                            registered(PENDING_PER_THREAD, |i| tokio::time::sleep(spread(base + i)));
                         barrier.wait();
                         let start = Instant::now();
                         for i in 0..pairs {

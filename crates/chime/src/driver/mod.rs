@@ -160,12 +160,14 @@ impl Inner {
     }
 
     /// After a record left its wheel by cancellation: its cancel callback, if a run was still to come.
-    fn finish_cancelled(&self, id: TimerId, record: Record, armed: bool, reason: CancelReason) {
-        let Some(mut extras) = record.extras else { return };
+    /// Returns whether a run was still to come (what shutdown counts as cancelled).
+    fn finish_cancelled(&self, id: TimerId, record: Record, armed: bool, reason: CancelReason) -> bool {
+        let Some(mut extras) = record.extras else { return armed };
         let pending = is_pending(&extras, armed);
         if let Some(on_cancel) = extras.on_cancel.take().filter(|_| pending) {
             self.run_cancel(id, on_cancel, reason);
         }
+        pending
     }
 
     pub(crate) fn run_cancel(&self, id: TimerId, on_cancel: CancelFn, reason: CancelReason) {
@@ -336,14 +338,8 @@ impl Inner {
                 (records, wakers)
             };
             for (key, armed, record) in records {
-                cancelled +=
-                    usize::from(record.extras.as_ref().is_some_and(|e| is_pending(e, armed)) || armed);
-                self.finish_cancelled(
-                    TimerId { shard: n as u32, key },
-                    record,
-                    armed,
-                    CancelReason::Shutdown,
-                );
+                let id = TimerId { shard: n as u32, key };
+                cancelled += usize::from(self.finish_cancelled(id, record, armed, CancelReason::Shutdown));
             }
             wakers.into_iter().for_each(std::task::Waker::wake);
         }
