@@ -162,11 +162,10 @@ impl KernelTicker {
         let mut buf = [0u8; 8];
         match rustix::io::read(self.fd.get_ref(), &mut buf) {
             Ok(8) => Ok(Some(u64::from_ne_bytes(buf))),
-            Ok(n) => Err(Error::Io {
-                op: "read(timerfd)",
-                kind: std::io::ErrorKind::UnexpectedEof,
-                message: format!("read {n} of 8 bytes"),
-            }),
+            Ok(n) => Err(Error::io(
+                "read(timerfd)",
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("read {n} of 8 bytes")),
+            )),
             Err(Errno::AGAIN) => Ok(None),
             Err(e) => Err(read_error(e)),
         }

@@ -39,7 +39,7 @@ impl WheelTicker {
     }
 
     fn now(&self) -> u64 {
-        self.sched.inner.time.now()
+        self.sched.driver().time.now()
     }
 
     /// Counts the expirations that have passed by `now`.
@@ -105,7 +105,7 @@ impl WheelTicker {
         interval: Option<Duration>,
     ) -> Result<(Option<Duration>, Option<Duration>), Error> {
         // A deadline at or before the start of the scheduler's clock is simply due.
-        let first = self.sched.inner.time.to_nanos(deadline);
+        let first = self.sched.driver().time.to_nanos(deadline);
         self.set(Some(first.max(1)), interval)
     }
 
@@ -148,7 +148,7 @@ impl WheelTicker {
             let Some(next) = self.next else {
                 return Poll::Ready(Err(Error::NotArmed));
             };
-            let at = self.sched.inner.time.to_instant(next);
+            let at = self.sched.driver().time.to_instant(next);
             match self.sleep.as_mut() {
                 Some(sleep) if sleep.deadline() == Some(at) => {}
                 Some(sleep) => sleep.reset(at),
@@ -158,7 +158,7 @@ impl WheelTicker {
             if Pin::new(sleep).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            if self.sched.is_shut_down() && self.sched.inner.time.now() < next {
+            if self.sched.is_shut_down() && self.sched.driver().time.now() < next {
                 return Poll::Ready(Err(Error::Shutdown));
             }
         }

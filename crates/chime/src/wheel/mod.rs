@@ -262,20 +262,29 @@ impl<T> Wheel<T> {
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
-    /// earliest deadline, and equal to it when that deadline is in the current tick. `None` when
-    /// nothing is armed.
+    /// earliest deadline, and equal to it unless entries were removed from the slot that holds it
+    /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
+    /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
+    /// armed.
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
-    /// wheel.insert(1 << 40, ());
-    /// assert!(wheel.next_deadline().unwrap() <= 1 << 40);
+    /// let far = wheel.insert(1 << 40, ());
+    /// wheel.insert(1 << 41, ());
+    /// assert_eq!(wheel.next_deadline(), Some(1 << 40));
+    /// wheel.remove(far);
+    /// assert!(wheel.next_deadline().unwrap() <= 1 << 41, "early after a removal, never late");
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
         if let Some(deadline) = self.current.front_deadline() {
             return Some(deadline);
         }
         let tick = self.elapsed >> TICK_SHIFT;
-        self.levels.iter().find_map(|level| level.next_occupied(tick)).map(|(_, start)| start << TICK_SHIFT)
+        // Lower levels hold earlier entries, so the first occupied slot of the lowest occupied level
+        // holds the earliest one.
+        self.levels.iter().find_map(|level| {
+            level.next_occupied(tick).map(|(slot, start)| (start << TICK_SHIFT).max(level.min_deadline(slot)))
+        })
     }
 
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in

@@ -9,8 +9,6 @@ pub use group::Group;
 pub use queue::Queue;
 pub use ticket::{ItemState, Ticket};
 
-pub(crate) use queue::WorkerControl;
-
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -19,8 +17,8 @@ use std::sync::atomic::Ordering;
 
 use queue::Shared;
 
-use crate::timer::PanicReport;
-use crate::unwind::CatchUnwind;
+use crate::scheduler::registry::Phase;
+use crate::unwind::{CatchUnwind, PanicReport};
 use crate::{Error, Scheduler};
 
 /// A handle to a worker: push items to its queue, close it, join it. Clones push to the same worker;
@@ -291,11 +289,11 @@ impl WorkerBuilder {
         let name = self.name.unwrap_or_else(|| "worker".to_string());
         let shared = Arc::new(Shared::new(self.capacity, name));
         let sched = self.sched;
-        let inner = sched.inner.clone();
-        inner.registry.add_worker(Arc::downgrade(&shared) as _, self.lifecycle);
+        let phase = if self.lifecycle { Phase::Lifecycle } else { Phase::Work };
+        sched.shared.registry.add_worker(Arc::downgrade(&shared) as _, phase);
         let task_shared = shared.clone();
         let mut restarts = self.restarts;
-        inner.runtime.clone().spawn(async move {
+        sched.driver().runtime.clone().spawn(async move {
             let shared = task_shared;
             let panic = loop {
                 let queue = Queue { shared: shared.clone(), sched: sched.clone() };
@@ -305,7 +303,7 @@ impl WorkerBuilder {
                         let source = format!("worker {:?}", shared.name);
                         let report = PanicReport::new(None, source, &*payload);
                         let message = report.message().to_string();
-                        sched.inner.report(report);
+                        sched.driver().hooks.report(&report);
                         if restarts == 0 {
                             break Some(message);
                         }

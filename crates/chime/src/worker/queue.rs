@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::ticket::{ItemState, TicketState};
-use crate::Scheduler;
+use crate::scheduler::Scheduler;
+use crate::scheduler::registry::{BoxFuture, Drain};
 
 /// What a worker's handles, its task and the scheduler share.
 pub(crate) struct Shared<T> {
@@ -216,18 +217,12 @@ impl<T> Queue<T> {
 }
 
 /// What the scheduler needs of any worker at shutdown, whatever its item type.
-pub(crate) trait WorkerControl: Send + Sync {
-    fn close(&self);
-    /// Waits for the task to end; returns how many items it left unprocessed.
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>>;
-}
-
-impl<T: Send> WorkerControl for Shared<T> {
+impl<T: Send> Drain for Shared<T> {
     fn close(&self) {
         Shared::close(self);
     }
 
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>> {
+    fn finished(&self) -> BoxFuture<'_, usize> {
         Box::pin(async move {
             self.wait_finished().await;
             self.lock().unprocessed.len()
