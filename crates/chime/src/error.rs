@@ -113,7 +113,8 @@ impl Error {
     }
 
     /// An [`Error::Store`] caused by `err`, the store driver's error, which
-    /// [`source`](std::error::Error::source) then returns.
+    /// [`source`](std::error::Error::source) then returns. The message is `err` and its own causes,
+    /// joined (some drivers' errors say only "db error" without theirs).
     ///
     /// ```
     /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
@@ -123,7 +124,14 @@ impl Error {
     /// assert_eq!(cause.to_string(), "reset by peer");
     /// ```
     pub fn store_error(backend: &'static str, err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Error::Store { backend, message: err.to_string(), source: Some(Cause::new(err)) }
+        let mut message = err.to_string();
+        let mut cause = err.source();
+        while let Some(inner) = cause {
+            message.push_str(": ");
+            message.push_str(&inner.to_string());
+            cause = inner.source();
+        }
+        Error::Store { backend, message, source: Some(Cause::new(err)) }
     }
 
     /// An [`Error::InvalidOption`] for a duration or deadline past chime's range: the wheel counts

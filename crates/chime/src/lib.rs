@@ -97,4 +97,4 @@ pub use timer::{Timer, TimerBuilder};
 pub use unwind::PanicReport;
 #[cfg(unix)]
 pub use watch::{Interest, Readiness};
-pub use worker::{Group, ItemState, PushError, Queue, Ticket, Worker, WorkerBuilder, WorkerExit};
+pub use worker::{Group, ItemState, PushError, Queue, SendError, Ticket, Worker, WorkerBuilder, WorkerExit};

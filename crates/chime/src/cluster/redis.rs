@@ -13,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::protocol::{Claim, ClaimOutcome, Lease};
 use super::{Coordinator, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 const BACKEND: &str = "redis";
 
@@ -21,8 +21,8 @@ const BACKEND: &str = "redis";
 /// doubles, exact only up to 2^53.
 const MAX_LEASE_MS: i64 = 1 << 50;
 
-fn store(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::store_error(BACKEND, e)
 }
 
 /// Lua shared by the scripts: Redis's clock in milliseconds, exact decimal comparison of ticks (kept
@@ -207,7 +207,9 @@ fn lease_ms(ms: i64) -> i64 {
 }
 
 fn int<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Error> {
-    value.parse().map_err(|_| store(format!("the claim script returned a bad {field}: {value:?}")))
+    value
+        .parse()
+        .map_err(|_| Error::store(BACKEND, format!("the claim script returned a bad {field}: {value:?}")))
 }
 
 /// Reads the claim script's reply.
@@ -225,7 +227,7 @@ fn outcome(claim: &Claim, reply: &[String]) -> Result<ClaimOutcome, Error> {
             lease_ms: claim.lease_ms,
             previous_tick: if previous.is_empty() { None } else { Some(int("previous_tick", previous)?) },
         })),
-        other => Err(store(format!("the claim script returned {other:?}"))),
+        other => Err(Error::store(BACKEND, format!("the claim script returned {other:?}"))),
     }
 }
 
