@@ -11,14 +11,11 @@ use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::protocol::{Claim, ClaimOutcome, Lease};
+use super::protocol::{Claim, ClaimOutcome, Lease, stored_lease_ms};
 use super::{Coordinator, StoreFuture};
 use crate::error::Error;
 
 const BACKEND: &str = "postgres";
-
-/// The longest lease accepted, in milliseconds (about 35,000 years), so `now + lease` never overflows.
-const MAX_LEASE_MS: i64 = 1 << 50;
 
 /// How many times a refused claim is tried again when the read after it shows the lease ended.
 const CLAIM_ATTEMPTS: usize = 3;
@@ -88,10 +85,6 @@ fn bigint(what: &str, value: u64) -> Result<i64, Error> {
 
 fn unsigned(what: &str, value: i64) -> Result<u64, Error> {
     u64::try_from(value).map_err(|_| Error::store(BACKEND, format!("the row holds a negative {what}")))
-}
-
-fn lease_ms(ms: i64) -> i64 {
-    ms.clamp(-MAX_LEASE_MS, MAX_LEASE_MS)
 }
 
 struct Shared {
@@ -228,7 +221,7 @@ impl Postgres {
 
     async fn claim_once(&self, client: &Client, claim: &Claim) -> Result<Option<ClaimOutcome>, Error> {
         let tick = bigint("tick", claim.tick)?;
-        let lease = lease_ms(claim.lease_ms);
+        let lease = stored_lease_ms(claim.lease_ms);
         let granted = client
             .query_typed(
                 CLAIM,
@@ -244,14 +237,12 @@ impl Postgres {
         if let Some(row) = granted.first() {
             let fence: i64 = row.try_get(0).map_err(store)?;
             let previous: Option<i64> = row.try_get(1).map_err(store)?;
-            return Ok(Some(ClaimOutcome::Granted(Lease {
-                key: claim.key.clone(),
-                tick: claim.tick,
-                fence: unsigned("fence", fence)?,
-                member: claim.member.clone(),
-                lease_ms: claim.lease_ms,
-                previous_tick: previous.map(|t| unsigned("tick", t)).transpose()?,
-            })));
+            let previous_tick = previous.map(|t| unsigned("tick", t)).transpose()?;
+            return Ok(Some(ClaimOutcome::Granted(Lease::granted(
+                claim,
+                unsigned("fence", fence)?,
+                previous_tick,
+            ))));
         }
         // Refused: read why. `last_tick` only grows, so a tick taken then is taken now.
         let rows = client
@@ -308,7 +299,7 @@ impl Coordinator for Postgres {
         Box::pin(async move {
             let client = self.client().await?;
             let fence = bigint("fence", lease.fence)?;
-            let ms = lease_ms(lease.lease_ms);
+            let ms = stored_lease_ms(lease.lease_ms);
             let renewed = client
                 .query_typed(
                     RENEW,

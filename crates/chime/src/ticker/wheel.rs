@@ -6,8 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::times::{Arming, Start, Times};
 use crate::clock::nanos;
 use crate::{Error, Missed, Scheduler, Sleep};
 
@@ -23,10 +22,6 @@ pub(crate) struct WheelTicker {
     pending: u64,
     missed: Missed,
     sleep: Option<Sleep>,
-}
-
-fn range(option: &'static str) -> Error {
-    Error::invalid(option, "exceeds chime's range of 584 years from the scheduler's start")
 }
 
 impl WheelTicker {
@@ -58,55 +53,45 @@ impl WheelTicker {
         }
     }
 
-    pub(crate) fn gettime(&self) -> (Option<Duration>, Option<Duration>) {
+    pub(crate) fn gettime(&self) -> Times {
         let now = self.now();
-        let interval = self.interval.map(Duration::from_nanos);
         let remaining = self.next.and_then(|next| match (next <= now, self.interval) {
             (false, _) => Some(next - now),
             (true, Some(i)) => Some(i - (now - next) % i),
             (true, None) => None,
         });
-        (remaining.map(Duration::from_nanos), interval)
+        Times {
+            remaining: remaining.map(Duration::from_nanos),
+            interval: self.interval.map(Duration::from_nanos),
+        }
     }
 
-    /// Arms at `first` (wheel nanoseconds), or disarms with `None`.
-    pub(crate) fn set(
-        &mut self,
-        first: Option<u64>,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        let interval = interval.filter(|i| !i.is_zero()).map(|i| nanos(i).ok_or_else(|| range("interval")));
-        let interval = interval.transpose()?;
+    /// Arms (or disarms) the ticker; resets the count; returns the previous times.
+    pub(crate) fn arm(&mut self, arming: Arming) -> Result<Times, Error> {
+        let first = match arming.start {
+            Start::Disarm => None,
+            Start::After(initial) => Some(
+                nanos(initial)
+                    .and_then(|i| self.now().checked_add(i))
+                    .ok_or_else(|| Error::out_of_range("initial"))?,
+            ),
+            // A deadline at or before the start of the scheduler's clock is simply due.
+            Start::At(deadline) => Some(self.sched.driver().time.to_nanos(deadline).max(1)),
+            Start::AtSystem(_) => {
+                return Err(Error::invalid(
+                    "deadline",
+                    "a SystemTime deadline needs a Clock::Realtime ticker",
+                ));
+            }
+        };
+        let interval =
+            arming.interval.map(|i| nanos(i).ok_or_else(|| Error::out_of_range("interval"))).transpose()?;
         let old = self.gettime();
         self.next = first;
-        self.interval = if first.is_some() { interval } else { None };
+        self.interval = interval;
         self.pending = 0;
         self.sleep = None;
         Ok(old)
-    }
-
-    pub(crate) fn settime(
-        &mut self,
-        initial: Option<Duration>,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        let first = match initial.filter(|i| !i.is_zero()) {
-            None => None,
-            Some(initial) => {
-                Some(nanos(initial).and_then(|i| self.now().checked_add(i)).ok_or_else(|| range("initial"))?)
-            }
-        };
-        self.set(first, interval)
-    }
-
-    pub(crate) fn settime_at(
-        &mut self,
-        deadline: Instant,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        // A deadline at or before the start of the scheduler's clock is simply due.
-        let first = self.sched.driver().time.to_nanos(deadline);
-        self.set(Some(first.max(1)), interval)
     }
 
     pub(crate) fn try_read(&mut self) -> u64 {
