@@ -132,7 +132,7 @@ pub(crate) fn run(sizes: Sizes, report: &mut Report) {
             per(chime.expiry_cpu),
         )
         .vs("spawn+sleep", per(tokio.expiry_cpu))
-        .goal_ratio(5.0),
+        .goal_ratio(8.0),
     );
     report.push(
         Figure::new(3, format!("arm CPU per timer, {label}"), Unit::Nanos, Better::Lower, per(chime.arm_cpu))
