@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::arm::ClusterPlan;
+use super::plan::ClusterPlan;
 use super::protocol::{Claim, ClaimOutcome, Lease};
 use super::{Coordinator, Misfire, member_id};
 use crate::driver::Driver;

@@ -28,6 +28,7 @@
 mod arm;
 mod local;
 mod member;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod protocol;
@@ -44,7 +45,8 @@ pub use protocol::{Claim, ClaimOutcome, Lease};
 pub use redis::Redis;
 pub use sqlite::Sqlite;
 
-pub(crate) use arm::{ClusterPlan, heartbeat};
+pub(crate) use arm::heartbeat;
+pub(crate) use plan::ClusterPlan;
 
 use std::future::Future;
 use std::pin::Pin;

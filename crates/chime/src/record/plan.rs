@@ -2,7 +2,7 @@
 //! ([`Grid`]) and the jitter draw. No clock, no tokio: the driver passes "now" in.
 
 use super::Missed;
-use crate::Error;
+use crate::error::Error;
 
 /// How a timer is (re)armed: its options, validated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

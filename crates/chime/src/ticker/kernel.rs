@@ -17,7 +17,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 use super::times::{Arming, Start, Times};
-use crate::{Clock, Error};
+use crate::clock::Clock;
+use crate::error::Error;
 
 /// A ticker backed by a kernel `timerfd`.
 #[derive(Debug)]

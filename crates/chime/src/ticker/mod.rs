@@ -18,7 +18,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::{Clock, Error, Missed, Scheduler};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::record::Missed;
+use crate::scheduler::Scheduler;
 
 /// The previous `(remaining, interval)` of a ticker, as `settime` returns it.
 pub type TickerTimes = (Option<Duration>, Option<Duration>);
@@ -92,7 +95,7 @@ impl Ticker {
             if clock != Clock::Monotonic {
                 return Err(Error::invalid("clock", "realtime and boottime tickers need Linux's timerfd"));
             }
-            let sched = crate::SchedulerBuilder::default().shards(1).try_start()?;
+            let sched = crate::scheduler::SchedulerBuilder::default().shards(1).try_start()?;
             Ok(sched.ticker())
         }
     }

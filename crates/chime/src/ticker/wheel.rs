@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use super::times::{Arming, Start, Times};
 use crate::clock::nanos;
-use crate::{Error, Missed, Scheduler, Sleep};
+use crate::error::Error;
+use crate::record::Missed;
+use crate::scheduler::Scheduler;
+use crate::sleep::Sleep;
 
 /// A monotonic ticker driven by a [`Scheduler`].
 #[derive(Debug)]

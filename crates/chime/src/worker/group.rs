@@ -7,7 +7,8 @@ use std::future::Future;
 use tokio::sync::oneshot;
 
 use super::{Queue, Worker};
-use crate::{Error, Scheduler};
+use crate::error::Error;
+use crate::scheduler::Scheduler;
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 

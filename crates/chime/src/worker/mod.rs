@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 
 use queue::Shared;
 
-use crate::Scheduler;
+use crate::scheduler::Scheduler;
 use crate::scheduler::registry::Phase;
 use crate::unwind::{CatchUnwind, PanicReport};
 
