@@ -41,12 +41,13 @@
 //! ```
 
 mod level;
+mod link;
 mod list;
 mod slab;
 
 pub use slab::Key;
 
-use level::{LEVELS, Level, TICK_SHIFT, level_for, slot_for};
+use level::{LEVELS, Level, TICK_SHIFT};
 use list::CurrentList;
 use slab::{Loc, Slab};
 
@@ -364,39 +365,6 @@ impl<T> Wheel<T> {
             + self.slab.allocated_bytes()
             + self.current.allocated_bytes()
             + self.levels.iter().map(Level::allocated_bytes).sum::<usize>()
-    }
-
-    fn link(&mut self, index: u32) {
-        let deadline = self.slab.at(index).deadline >> TICK_SHIFT;
-        match level_for(self.elapsed >> TICK_SHIFT, deadline) {
-            None => self.current.insert(&mut self.slab, index),
-            Some(level) => self.levels[level].push(&mut self.slab, slot_for(deadline, level), index),
-        }
-    }
-
-    fn unlink(&mut self, index: u32) {
-        let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
-        match loc {
-            Loc::Slot { level, slot } => {
-                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
-            }
-            Loc::Current => self.current.remove(&mut self.slab, pos),
-            Loc::Unlinked | Loc::Vacant => return,
-        }
-        self.slab.at_mut(index).loc = Loc::Unlinked;
-    }
-
-    /// Time has reached `slot` of `level` (and `elapsed` is its start): move its entries down.
-    fn expire_slot(&mut self, level: usize, slot: usize) {
-        let indices = self.levels[level].take(slot);
-        if level == 0 {
-            self.current.fill(&mut self.slab, &indices);
-        } else {
-            for &index in &indices {
-                self.link(index);
-            }
-        }
-        self.levels[level].recycle(slot, indices);
     }
 }
 
