@@ -4,7 +4,7 @@
 
 use super::Wheel;
 use super::level::{TICK_SHIFT, level_for, slot_for};
-use super::slab::Loc;
+use super::slab::{Loc, NIL};
 
 impl<T> Wheel<T> {
     pub(super) fn link(&mut self, index: u32) {
@@ -16,27 +16,29 @@ impl<T> Wheel<T> {
     }
 
     pub(super) fn unlink(&mut self, index: u32) {
-        let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
-        match loc {
-            Loc::Slot { level, slot } => {
-                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
+        let entry = self.slab.at(index);
+        match entry.loc {
+            Loc::Slot { level } => {
+                let slot = slot_for(entry.deadline >> TICK_SHIFT, level as usize);
+                self.levels[level as usize].remove(&mut self.slab, slot, index);
             }
-            Loc::Current => self.current.remove(&mut self.slab, pos),
-            Loc::Unlinked | Loc::Vacant => return,
+            Loc::Current => self.current.remove(&mut self.slab, index),
+            Loc::Unlinked | Loc::Vacant => {}
         }
-        self.slab.at_mut(index).loc = Loc::Unlinked;
     }
 
     /// Time has reached `slot` of `level` (and `elapsed` is its start): move its entries down.
     pub(super) fn expire_slot(&mut self, level: usize, slot: usize) {
-        let indices = self.levels[level].take(slot);
+        let entries = self.levels[level].take(slot);
         if level == 0 {
-            self.current.fill(&mut self.slab, &indices);
-        } else {
-            for &index in &indices {
-                self.link(index);
-            }
+            self.current.fill(&mut self.slab, entries);
+            return;
         }
-        self.levels[level].recycle(slot, indices);
+        let mut index = entries.head();
+        while index != NIL {
+            let next = self.slab.at(index).next; // linking below overwrites it
+            self.link(index);
+            index = next;
+        }
     }
 }
