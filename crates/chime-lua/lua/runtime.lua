@@ -350,6 +350,8 @@ M.run_callback = run_callback
 M.now, M.time, M.pending = core.now, core.time, core.pending
 M.hold, M.target, M.release = core.hold, core.target, core.release
 M.PARK = PARK
+M.worker_new, M.worker_push, M.worker_want = core.worker_new, core.worker_push, core.worker_want
+M.worker_stop, M.await_tickets = core.worker_stop, core.await_tickets
 
 ---------------------------------------------------------------------------------------------------
 -- the loop

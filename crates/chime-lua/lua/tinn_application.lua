@@ -1,1 +1,2 @@
-return {}
+-- TINN's "Application" and "IOProcessor" modules: the same as require "tinn".
+return require "tinn"

@@ -116,7 +116,7 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
     let w = workers.clone();
     t.set(
         "worker_want",
-        lua.create_function(move |_, (id, target): (u64, f64)| {
+        lua.create_function(move |_, (target, id): (f64, u64)| {
             let map = w.borrow();
             let Some(entry) = map.get(&id) else { return Ok(false) };
             *entry.control.want.lock().unwrap_or_else(PoisonError::into_inner) = Some(target as u64);
