@@ -380,7 +380,8 @@ local function traceback(thread, msg, level)
   end
   local current = co_running()
   if thread == nil or thread == current then
-    return core.traceback(msg and tostring(msg), (level or 1) + 1)
+    local text = core.traceback(msg and tostring(msg), (level or 1) + 1)
+    return text -- not a tail call: the level counts this function's frame
   end
   local stack = stacks[thread]
     or "stack traceback:\n\t(not available for a suspended coroutine in chime-lua)"
@@ -398,7 +399,8 @@ local function msghandler(msg)
       msg = ("(error object is a %s value)"):format(type(msg))
     end
   end
-  return traceback(msg, 2)
+  local text = traceback(msg, 2)
+  return text
 end
 
 function M.main(f, ...)

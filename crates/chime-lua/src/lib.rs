@@ -28,6 +28,13 @@ mod stdlib;
 
 pub use runtime::{Runtime, RuntimeBuilder};
 
+/// The Lua this build embeds.
+#[cfg(feature = "lua54")]
+pub const LUA_VERSION: &str = "Lua 5.4";
+/// The Lua this build embeds.
+#[cfg(not(feature = "lua54"))]
+pub const LUA_VERSION: &str = "LuaJIT 2.1";
+
 /// What running Lua code can end with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -151,8 +151,18 @@ impl Runtime {
     pub fn exec_file(&self, path: impl AsRef<Path>, args: &[String]) -> Result<(), Error> {
         let path = path.as_ref();
         let source = std::fs::read(path).map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
-        let source = strip_shebang(&source);
-        let chunk = self.lua.load(source).set_name(format!("@{}", path.display()));
+        self.exec_chunk(&source, &format!("@{}", path.display()), args)
+    }
+
+    /// Runs Lua source named `chunk_name` (Lua's convention: `@file` or `=name`), with `args` as
+    /// its `...`; a first line starting with `#` is skipped. Errors as [`exec`](Self::exec).
+    ///
+    /// # Errors
+    ///
+    /// As [`exec`](Self::exec).
+    pub fn exec_chunk(&self, source: &[u8], chunk_name: &str, args: &[String]) -> Result<(), Error> {
+        let source = strip_shebang(source);
+        let chunk = self.lua.load(source).set_name(chunk_name);
         let function = chunk.into_function().map_err(syntax)?;
         let args = args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect::<mlua::Result<_>>();
         self.call_main(function, args.map_err(setup)?)
