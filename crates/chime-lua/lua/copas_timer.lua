@@ -8,7 +8,7 @@
 local copas = require "copas"
 local rt = require "chime.runtime"
 
-local type, error, xpcall, setmetatable = type, error, xpcall, setmetatable
+local type, error, xpcall, setmetatable, select = type, error, xpcall, setmetatable, select
 local co_running = coroutine.running
 local armed = copas._armed
 
@@ -47,8 +47,9 @@ end
 local M = setmetatable({}, { __index = copas })
 
 -- new{delay, callback[, recurring, initial_delay, params, name, errorhandler]}: an armed timer
-function M.new(opts)
-  if type(opts) ~= "table" then rt.argerror(1, "new", "table", opts, opts == nil) end
+function M.new(...)
+  local opts = ...
+  if type(opts) ~= "table" then rt.argerror(1, "new", "table", opts, select("#", ...) == 0) end
   check_delay(opts.delay, "delay")
   check_delay(opts.initial_delay, "initial_delay", true)
   if type(opts.callback) ~= "function" then

@@ -159,6 +159,7 @@ return function(copas)
     local w = self.worker
     if self.ticket:cancel() and w.items[self.key] then
       w.items[self.key] = nil
+      w.tickets[self.key] = nil
       w.queued = w.queued - 1
       rt.hold(-1)
     end
@@ -173,6 +174,8 @@ return function(copas)
     if w.dead then return end
     w.dead = true
     live[w] = nil
+    for _, ticket in pairs(w.tickets) do ticket:cancel() end -- Copas Timer cancels what is queued
+    w.tickets = {}
     rt.worker_stop(w.wid)
     rt.hold(-w.queued)
     w.queued = 0
@@ -204,7 +207,7 @@ return function(copas)
     end
     worker_count = worker_count + 1
     local name = "copas_worker_" .. worker_count
-    local w = setmetatable({ items = {}, queued = 0, key = 0, errhandler = errhandler or default_werr }, Worker)
+    local w = setmetatable({ items = {}, tickets = {}, queued = 0, key = 0, errhandler = errhandler or default_werr }, Worker)
     w.wid = rt.worker_new(name)
     w.queue = w
     w.thread = rt.spawn_with(worker_error, name, worker_body, w, func, obj)
@@ -221,6 +224,7 @@ return function(copas)
     local ticket, err = rt.worker_push(self.wid, key)
     if not ticket then return nil, err end
     if data == nil then self.items[key] = NIL else self.items[key] = data end
+    self.tickets[key] = ticket
     self.queued = self.queued + 1
     rt.hold(1)
     return setmetatable({ data = data, worker = self, ticket = ticket, key = key }, Item)
@@ -242,6 +246,7 @@ return function(copas)
       local data = self.items[key]
       if data ~= nil then
         self.items[key] = nil
+        self.tickets[key] = nil
         self.queued = self.queued - 1
         rt.hold(-1)
         if data == NIL then return nil end
