@@ -363,6 +363,8 @@ local function no_idle() return false end
 function M.run(idle)
   local ok, err = core.run(step, idle or no_idle)
   if not ok then error(err, 2) end
+  -- os.exit in an embedded runtime: the code that started the loop does not go on either
+  if core.exiting() then error("os.exit", 0) end
 end
 
 M.stop, M.running = core.stop, core.running
