@@ -45,6 +45,9 @@ pub(crate) fn seconds(value: f64) -> Option<Duration> {
 
 type Reply = (Option<Value>, Option<String>);
 
+/// A `core` table function: the Lua state, the core, the arguments.
+type CoreFn = dyn Fn(&Lua, &Core, mlua::MultiValue) -> mlua::Result<mlua::MultiValue>;
+
 fn fail(message: impl Into<String>) -> Reply {
     (None, Some(message.into()))
 }
@@ -255,7 +258,7 @@ impl Core {
     pub(crate) fn install(core: &Rc<Core>, lua: &Lua) -> mlua::Result<Table> {
         let t = lua.create_table()?;
         t.set("values", core.values.clone())?;
-        let add = |name: &str, f: Box<dyn Fn(&Lua, &Core, mlua::MultiValue) -> mlua::Result<mlua::MultiValue>>| {
+        let add = |name: &str, f: Box<CoreFn>| {
             let core = core.clone();
             t.set(name, lua.create_function(move |lua, args: mlua::MultiValue| f(lua, &core, args))?)
         };
@@ -272,7 +275,8 @@ impl Core {
                 )?;
             };
         }
-        func!("arm", |_lua, core, (value, delay, interval): (Value, f64, Option<f64>)| core.arm(value, delay, interval));
+        func!("arm", |_lua, core, (value, delay, interval): (Value, f64, Option<f64>)| core
+            .arm(value, delay, interval));
         func!("cancel", |_lua, core, id: f64| core.cancel(id as u64));
         func!("reschedule", |_lua, core, (id, delay): (f64, f64)| core.reschedule(id as u64, delay));
         func!("fired", |_lua, core, id: f64| core.fired(id as u64));

@@ -81,6 +81,8 @@ mod tests {
     async fn a_post_before_the_wait_is_not_lost() {
         let mailbox = Mailbox::default();
         mailbox.post(1, 0);
-        tokio::time::timeout(std::time::Duration::from_secs(5), mailbox.wait()).await.expect("the permit was kept");
+        tokio::time::timeout(std::time::Duration::from_secs(5), mailbox.wait())
+            .await
+            .expect("the permit was kept");
     }
 }

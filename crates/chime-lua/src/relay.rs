@@ -91,7 +91,10 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             let (ctl, mailbox) = (control.clone(), c.mailbox.clone());
             let worker = {
                 let _guard = c.rt.enter();
-                c.sched.worker_builder().name(name).spawn(move |queue| relay(queue, ctl.clone(), mailbox.clone()))
+                c.sched
+                    .worker_builder()
+                    .name(name)
+                    .spawn(move |queue| relay(queue, ctl.clone(), mailbox.clone()))
             };
             let id = next.get();
             next.set(id + 1);
@@ -142,22 +145,31 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
     let c = core.clone();
     t.set(
         "await_tickets",
-        lua.create_function(move |_, (target, timeout, tickets): (f64, Option<f64>, Variadic<AnyUserData>)| {
-            let tickets: Vec<Ticket> =
-                tickets.iter().map(|ud| ud.borrow::<LuaTicket>().map(|t| t.0.clone())).collect::<mlua::Result<_>>()?;
-            let limit = timeout.and_then(seconds).unwrap_or(Duration::MAX);
-            let (sched, mailbox, target) = (c.sched.clone(), c.mailbox.clone(), target as u64);
-            c.rt.spawn(async move {
-                let all = async {
-                    for ticket in &tickets {
-                        ticket.done().await;
-                    }
-                };
-                let done = if limit == Duration::MAX { all.await; true } else { sched.timeout(limit, all).await.is_ok() };
-                mailbox.post(target, u64::from(done));
-            });
-            Ok(())
-        })?,
+        lua.create_function(
+            move |_, (target, timeout, tickets): (f64, Option<f64>, Variadic<AnyUserData>)| {
+                let tickets: Vec<Ticket> = tickets
+                    .iter()
+                    .map(|ud| ud.borrow::<LuaTicket>().map(|t| t.0.clone()))
+                    .collect::<mlua::Result<_>>()?;
+                let limit = timeout.and_then(seconds).unwrap_or(Duration::MAX);
+                let (sched, mailbox, target) = (c.sched.clone(), c.mailbox.clone(), target as u64);
+                c.rt.spawn(async move {
+                    let all = async {
+                        for ticket in &tickets {
+                            ticket.done().await;
+                        }
+                    };
+                    let done = if limit == Duration::MAX {
+                        all.await;
+                        true
+                    } else {
+                        sched.timeout(limit, all).await.is_ok()
+                    };
+                    mailbox.post(target, u64::from(done));
+                });
+                Ok(())
+            },
+        )?,
     )?;
     Ok(())
 }

@@ -93,7 +93,9 @@ impl RuntimeBuilder {
         stdlib::install(&lua, &core, self.exit_process).map_err(setup)?;
         let (chunk, source) = modules::RUNTIME;
         let runtime: Table = lua.load(source).set_name(chunk).call(core_table).map_err(setup)?;
-        lua.globals().get::<Table>("package").and_then(|p| p.get::<Table>("loaded"))
+        lua.globals()
+            .get::<Table>("package")
+            .and_then(|p| p.get::<Table>("loaded"))
             .and_then(|loaded| loaded.set("chime.runtime", runtime.clone()))
             .map_err(setup)?;
         modules::register(&lua).map_err(setup)?;
@@ -150,7 +152,8 @@ impl Runtime {
     /// [`Error::Io`] if the file cannot be read, otherwise as [`exec`](Self::exec).
     pub fn exec_file(&self, path: impl AsRef<Path>, args: &[String]) -> Result<(), Error> {
         let path = path.as_ref();
-        let source = std::fs::read(path).map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
+        let source =
+            std::fs::read(path).map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
         self.exec_chunk(&source, &format!("@{}", path.display()), args)
     }
 
@@ -164,7 +167,8 @@ impl Runtime {
         let source = strip_shebang(source);
         let chunk = self.lua.load(source).set_name(chunk_name);
         let function = chunk.into_function().map_err(syntax)?;
-        let args = args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect::<mlua::Result<_>>();
+        let args =
+            args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect::<mlua::Result<_>>();
         self.call_main(function, args.map_err(setup)?)
     }
 

@@ -121,16 +121,6 @@ impl Slots {
     pub(crate) fn counted(&self) -> usize {
         self.counted
     }
-
-    /// Every live timer's id (for a shutdown that cancels them).
-    pub(crate) fn timers(&self) -> Vec<u64> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e.kind, Some(Kind::Timer { .. })))
-            .map(|(i, e)| join(i, e.generation))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -172,7 +162,7 @@ mod tests {
             slots.remove(id);
             id = slots.insert(Kind::Firing).0;
         }
-        assert_eq!(split(id).map(|(i, g)| (i, g)), Some((0, GENERATIONS - 1)));
+        assert_eq!(split(id), Some((0, GENERATIONS - 1)));
         slots.remove(id);
         let (fresh, index) = slots.insert(Kind::Firing);
         assert_eq!((fresh, index), (2, 1), "index 0 is retired");

@@ -18,7 +18,10 @@ fn write_script(name: &str, source: &str) -> std::path::PathBuf {
 
 #[test]
 fn arg_table_and_varargs_as_lua_fills_them() {
-    let path = write_script("args.lua", "print(arg[0] ~= nil, arg[1], arg[2], arg[-1], arg[-2], select('#', ...), ...)\n");
+    let path = write_script(
+        "args.lua",
+        "print(arg[0] ~= nil, arg[1], arg[2], arg[-1], arg[-2], select('#', ...), ...)\n",
+    );
     let out = common::binary().args(["-e", "x=1"]).arg(&path).args(["a", "b"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(text(&out.stdout), "true\ta\tb\tx=1\t-e\t2\ta\tb\n");
@@ -26,7 +29,10 @@ fn arg_table_and_varargs_as_lua_fills_them() {
 
 #[test]
 fn options_run_in_order_before_the_script() {
-    let out = common::binary().args(["-e", "order = 'e1'", "-lcopas", "-e", "print(order, copas._VERSION ~= nil)"]).output().unwrap();
+    let out = common::binary()
+        .args(["-e", "order = 'e1'", "-lcopas", "-e", "print(order, copas._VERSION ~= nil)"])
+        .output()
+        .unwrap();
     assert_eq!(text(&out.stdout), "e1\ttrue\n");
     let out = common::binary().arg("-v").output().unwrap();
     assert!(text(&out.stdout).starts_with("chime-lua "), "{out:?}");
@@ -37,12 +43,16 @@ fn options_run_in_order_before_the_script() {
 
 #[test]
 fn exit_status_follows_os_exit() {
-    for (chunk, code) in [("os.exit(3)", 3), ("os.exit(true)", 0), ("os.exit(false)", 1), ("os.exit()", 0), ("x = 1", 0)] {
+    for (chunk, code) in
+        [("os.exit(3)", 3), ("os.exit(true)", 0), ("os.exit(false)", 1), ("os.exit()", 0), ("x = 1", 0)]
+    {
         let out = common::run_chunk(chunk);
         assert_eq!(out.status.code(), Some(code), "{chunk}: {out:?}");
     }
     // os.exit from inside a running Copas thread ends the process with its status, output flushed
-    let out = common::run_chunk("local copas = require 'copas' copas.loop(function() print('bye') copas.pause(0.01) os.exit(7) end)");
+    let out = common::run_chunk(
+        "local copas = require 'copas' copas.loop(function() print('bye') copas.pause(0.01) os.exit(7) end)",
+    );
     assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(7), "bye\n"));
 }
 
@@ -52,7 +62,10 @@ fn uncaught_errors_print_message_and_traceback() {
     let out = common::binary().arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.starts_with(&format!("chime-lua: {}:2: boom\nstack traceback:", path.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("chime-lua: {}:2: boom\nstack traceback:", path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("in local 'f'") || stderr.contains("in function 'f'"), "{stderr}");
     let out = common::run_chunk("error(setmetatable({}, {__tostring = function() return 'custom' end}))");
     assert!(text(&out.stderr).starts_with("chime-lua: custom\n"), "{out:?}");
@@ -90,7 +103,8 @@ fn errors_in_callbacks_never_stop_the_loop() {
 
 #[test]
 fn script_from_stdin() {
-    let mut child = common::binary().args(["-", "q"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        common::binary().args(["-", "q"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"print('stdin', ...)").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout), "stdin\tq\n");

@@ -36,8 +36,11 @@ fn os_exit_stops_the_loop_and_comes_back_as_an_error() {
 #[test]
 fn run_drives_timers_armed_by_earlier_chunks() {
     let rt = Runtime::new().unwrap();
-    rt.exec("local chime = require 'chime'; fired = 0; chime.after(0.005, function() fired = fired + 1 end)", "arm")
-        .unwrap();
+    rt.exec(
+        "local chime = require 'chime'; fired = 0; chime.after(0.005, function() fired = fired + 1 end)",
+        "arm",
+    )
+    .unwrap();
     assert_eq!(rt.lua().globals().get::<i64>("fired").unwrap(), 0);
     rt.run().unwrap();
     assert_eq!(rt.lua().globals().get::<i64>("fired").unwrap(), 1);

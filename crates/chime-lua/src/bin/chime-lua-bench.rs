@@ -47,7 +47,11 @@ fn parse() -> Result<Args, String> {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
@@ -82,7 +86,9 @@ fn main() -> ExitCode {
         }
     };
     let n = if args.quick { 100_000 } else { 1_000_000 };
-    let chime_lua = std::env::current_exe().map(|p| p.with_file_name("chime-lua")).unwrap_or_else(|_| PathBuf::from("chime-lua"));
+    let chime_lua = std::env::current_exe()
+        .map(|p| p.with_file_name("chime-lua"))
+        .unwrap_or_else(|_| PathBuf::from("chime-lua"));
     println!("chime-lua vs lua-luv, {n} timers per workload, one child process per figure");
     println!("CPU: {}", cpu_model());
     println!("{:<12} {:>14} {:>14} {:>8}  goal", "workload", "chime-lua", "luv", "ratio");
@@ -94,17 +100,27 @@ fn main() -> ExitCode {
         let luv = run(luajit, LUV, workload, n);
         match (chime, luv) {
             (Ok(c), Ok(l)) => {
-                let pick = |(cpu, bytes): (f64, f64)| if workload == "pending" { bytes / n as f64 } else { cpu * 1e9 / n as f64 };
+                let pick = |(cpu, bytes): (f64, f64)| {
+                    if workload == "pending" { bytes / n as f64 } else { cpu * 1e9 / n as f64 }
+                };
                 let (c, l) = (pick(c), pick(l));
                 // ratio: how many times better chime-lua is (luv / chime-lua: > 1 means chime-lua wins)
                 let ratio = l / c;
-                let goal = if workload == "pending" { "less memory (ratio > 1)" } else { "at least as fast (ratio >= 1)" };
+                let goal = if workload == "pending" {
+                    "less memory (ratio > 1)"
+                } else {
+                    "at least as fast (ratio >= 1)"
+                };
                 println!("{workload:<12} {:>9.1} {unit:<4} {:>9.1} {unit:<4} {ratio:>7.2}x  {goal}", c, l);
             }
             (c, l) => {
                 failed = true;
-                if let Err(e) = c { eprintln!("chime-lua side: {e}"); }
-                if let Err(e) = l { eprintln!("luv side: {e}"); }
+                if let Err(e) = c {
+                    eprintln!("chime-lua side: {e}");
+                }
+                if let Err(e) = l {
+                    eprintln!("luv side: {e}");
+                }
             }
         }
     }

@@ -7,16 +7,16 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The `chime-lua` binary cargo built for these tests.
-pub fn binary() -> Command {
+pub(crate) fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chime-lua"))
 }
 
-pub fn script(name: &str) -> PathBuf {
+pub(crate) fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("lua").join(name)
 }
 
 /// Runs a test script; panics with its output unless it exits 0 and prints its closing line.
-pub fn run_script(name: &str) -> String {
+pub(crate) fn run_script(name: &str) -> String {
     let output = binary().arg(script(name)).output().expect("chime-lua runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -30,6 +30,6 @@ pub fn run_script(name: &str) -> String {
 }
 
 /// Runs `chime-lua -e chunk`.
-pub fn run_chunk(chunk: &str) -> Output {
+pub(crate) fn run_chunk(chunk: &str) -> Output {
     binary().args(["-e", chunk]).output().expect("chime-lua runs")
 }
