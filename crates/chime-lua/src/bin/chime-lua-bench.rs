@@ -27,11 +27,7 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        quick: false,
-        luajit: "luajit".to_string(),
-        luv_cpath: "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so".to_string(),
-    };
+    let mut args = Args { quick: false, luajit: "luajit".to_string(), luv_cpath: default_luv_cpath() };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -42,6 +38,17 @@ fn parse() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// Where Debian's lua-luv puts its Lua 5.1 (LuaJIT) build: `/usr/lib/<triplet>/lua/5.1/luv.so`.
+fn default_luv_cpath() -> String {
+    let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
+        dirs.flatten().map(|d| d.path().join("lua/5.1")).find(|dir| dir.join("luv.so").exists())
+    });
+    match found {
+        Some(dir) => format!("{}/?.so", dir.display()),
+        None => "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so".to_string(),
+    }
 }
 
 fn cpu_model() -> String {
