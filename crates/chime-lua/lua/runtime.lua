@@ -305,38 +305,9 @@ end
 -- timers: callbacks run in pooled tasks, so they may sleep
 ---------------------------------------------------------------------------------------------------
 
-local function check_delay(fname, n, d)
-  if type(d) ~= "number" then M.argerror(n, fname, "number", d, d == nil) end
-end
-
-function M.after(delay, f)
-  check_delay("after", 1, delay)
-  if type(f) ~= "function" then M.argerror(2, "after", "function", f, f == nil) end
-  local id, err = arm(f, delay)
-  if not id then error("bad argument #1 to 'after' (" .. err .. ")", 2) end
-  return id
-end
-
-function M.every(interval, f, first)
-  check_delay("every", 1, interval)
-  if type(f) ~= "function" then M.argerror(2, "every", "function", f, f == nil) end
-  if first ~= nil then check_delay("every", 3, first) end
-  local id, err = arm(f, first or interval, interval)
-  if not id then error("bad argument #1 to 'every' (" .. err .. ")", 2) end
-  return id
-end
-
 function M.cancel(id)
   if type(id) ~= "number" then return false end
   return core.cancel(id)
-end
-
-function M.reschedule(id, delay)
-  check_delay("reschedule", 2, delay)
-  if type(id) ~= "number" then return false end
-  local ok, err = core.reschedule(id, delay)
-  if ok == nil then error("bad argument #2 to 'reschedule' (" .. err .. ")", 2) end
-  return ok
 end
 
 -- internal: arm with any slot value (a coroutine or a wrapper), raising errors at `level`
@@ -347,6 +318,8 @@ function M.arm(value, delay, interval, fname, level)
 end
 
 M.run_callback = run_callback
+M.arm_raw = arm
+M.reschedule_raw = core.reschedule
 M.now, M.time, M.pending = core.now, core.time, core.pending
 M.hold, M.target, M.release = core.hold, core.target, core.release
 M.PARK = PARK
