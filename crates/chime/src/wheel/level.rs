@@ -64,6 +64,11 @@ impl Level {
         self.slots[slot].recycle(buffer);
     }
 
+    /// The earliest deadline (nanoseconds) in `slot`, or earlier: exact unless entries were removed.
+    pub(super) fn min_deadline(&self, slot: usize) -> u64 {
+        self.slots[slot].min_deadline()
+    }
+
     /// The next occupied slot at or after tick `elapsed`, with the tick it starts at.
     pub(super) fn next_occupied(&self, elapsed: u64) -> Option<(usize, u64)> {
         if self.occupied == 0 {

@@ -15,6 +15,9 @@ const COMPACT_MIN: usize = 32;
 pub(super) struct SlotList {
     refs: Vec<u32>,
     holes: usize,
+    /// The earliest deadline linked since the list was last empty: exact until an entry is removed,
+    /// then possibly early (never late), which is all the driver's wake-up needs.
+    min: u64,
 }
 
 impl SlotList {
@@ -22,8 +25,14 @@ impl SlotList {
         self.refs.is_empty()
     }
 
+    /// The earliest deadline in the list, or earlier (see `min`).
+    pub(super) fn min_deadline(&self) -> u64 {
+        self.min
+    }
+
     pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, index: u32, loc: Loc) {
         let entry = slab.at_mut(index);
+        self.min = if self.refs.is_empty() { entry.deadline } else { self.min.min(entry.deadline) };
         entry.pos = self.refs.len() as u32;
         entry.loc = loc;
         self.refs.push(index);

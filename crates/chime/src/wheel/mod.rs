@@ -41,12 +41,13 @@
 //! ```
 
 mod level;
+mod link;
 mod list;
 mod slab;
 
 pub use slab::Key;
 
-use level::{LEVELS, Level, TICK_SHIFT, level_for, slot_for};
+use level::{LEVELS, Level, TICK_SHIFT};
 use list::CurrentList;
 use slab::{Loc, Slab};
 
@@ -262,20 +263,29 @@ impl<T> Wheel<T> {
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
-    /// earliest deadline, and equal to it when that deadline is in the current tick. `None` when
-    /// nothing is armed.
+    /// earliest deadline, and equal to it unless entries were removed from the slot that holds it
+    /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
+    /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
+    /// armed.
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
-    /// wheel.insert(1 << 40, ());
-    /// assert!(wheel.next_deadline().unwrap() <= 1 << 40);
+    /// let far = wheel.insert(1 << 40, ());
+    /// wheel.insert(1 << 41, ());
+    /// assert_eq!(wheel.next_deadline(), Some(1 << 40));
+    /// wheel.remove(far);
+    /// assert!(wheel.next_deadline().unwrap() <= 1 << 41, "early after a removal, never late");
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
         if let Some(deadline) = self.current.front_deadline() {
             return Some(deadline);
         }
         let tick = self.elapsed >> TICK_SHIFT;
-        self.levels.iter().find_map(|level| level.next_occupied(tick)).map(|(_, start)| start << TICK_SHIFT)
+        // Lower levels hold earlier entries, so the first occupied slot of the lowest occupied level
+        // holds the earliest one.
+        self.levels.iter().find_map(|level| {
+            level.next_occupied(tick).map(|(slot, start)| (start << TICK_SHIFT).max(level.min_deadline(slot)))
+        })
     }
 
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in
@@ -355,39 +365,6 @@ impl<T> Wheel<T> {
             + self.slab.allocated_bytes()
             + self.current.allocated_bytes()
             + self.levels.iter().map(Level::allocated_bytes).sum::<usize>()
-    }
-
-    fn link(&mut self, index: u32) {
-        let deadline = self.slab.at(index).deadline >> TICK_SHIFT;
-        match level_for(self.elapsed >> TICK_SHIFT, deadline) {
-            None => self.current.insert(&mut self.slab, index),
-            Some(level) => self.levels[level].push(&mut self.slab, slot_for(deadline, level), index),
-        }
-    }
-
-    fn unlink(&mut self, index: u32) {
-        let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
-        match loc {
-            Loc::Slot { level, slot } => {
-                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
-            }
-            Loc::Current => self.current.remove(&mut self.slab, pos),
-            Loc::Unlinked | Loc::Vacant => return,
-        }
-        self.slab.at_mut(index).loc = Loc::Unlinked;
-    }
-
-    /// Time has reached `slot` of `level` (and `elapsed` is its start): move its entries down.
-    fn expire_slot(&mut self, level: usize, slot: usize) {
-        let indices = self.levels[level].take(slot);
-        if level == 0 {
-            self.current.fill(&mut self.slab, &indices);
-        } else {
-            for &index in &indices {
-                self.link(index);
-            }
-        }
-        self.levels[level].recycle(slot, indices);
     }
 }
 
