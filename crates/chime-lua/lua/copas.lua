@@ -100,6 +100,7 @@ end
 
 -- every Copas thread's errors come here (through the runtime's task error hook)
 local function thread_error(msg, co)
+  if rt.exiting() then return end -- os.exit unwinding through the thread, not an error
   local handler = handlers[co] or default_error
   handlers[co] = nil
   local ok, err = pcall(handler, msg, co, nil)

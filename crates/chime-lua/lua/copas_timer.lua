@@ -29,6 +29,7 @@ local function fire(self)
   copas.seterrorhandler(nil)
   self.busy = co
   xpcall(self.callback, function(err)
+    if rt.exiting() then return err end -- os.exit unwinding, not an error
     local handler = self.errorhandler or copas.geterrorhandler()
     handler(err, co_running(), nil)
     return err

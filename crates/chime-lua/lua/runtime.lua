@@ -340,7 +340,7 @@ function M.run(idle)
   if core.exiting() then error("os.exit", 0) end
 end
 
-M.stop, M.running = core.stop, core.running
+M.stop, M.running, M.exiting = core.stop, core.running, core.exiting
 
 ---------------------------------------------------------------------------------------------------
 -- debug.traceback for a safe Lua state (which has no `debug` library)
