@@ -55,7 +55,8 @@
 // The layers, lowest first; a module uses only modules of its own layer or below (the test
 // `tests/layers.rs` checks it):
 //   0. wheel                       the timing wheel, a plain data structure
-//   1. clock, error, id, unwind    time bases, errors, timer ids, panic reports
+//   1. clock, error, id, sync,     time bases, errors, timer ids, the protocol's primitives (std's
+//      unwind                      or loom's), panic reports
 //   2. record                      what the wheel stores for a timer; what a callback sees
 //   3. driver                      the wheels on tokio: shards, the firing pass, the loop
 //   4. scheduler, sleep, ticker    the handle users hold; futures and tickers on the wheel
@@ -67,6 +68,7 @@ pub mod wheel;
 mod clock;
 mod error;
 mod id;
+mod sync;
 mod unwind;
 
 mod record;

@@ -9,10 +9,10 @@
 //! read-modify-write a parking mutex needs to look for sleepers, which measurably shortens arm and
 //! cancel (`chime-bench`, workload 1).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 
-use spin::mutex::{SpinMutex, SpinMutexGuard};
+use crate::sync::{AtomicU64, Lock};
 
 use crate::record::Record;
 use crate::wheel::Wheel;
@@ -34,27 +34,20 @@ impl Wheels {
     }
 }
 
-/// How a waiter waits for a shard: a few spins, then it yields its thread to the holder.
-pub(crate) struct SpinThenYield;
-
-impl spin::RelaxStrategy for SpinThenYield {
-    fn relax() {
-        for _ in 0..8 {
-            std::hint::spin_loop();
-        }
-        std::thread::yield_now();
-    }
-}
-
 /// Padded to its own cache lines so two threads' shards never share one.
 #[repr(align(128))]
-#[derive(Default)]
 pub(crate) struct Shard {
-    wheels: SpinMutex<Wheels, SpinThenYield>,
+    wheels: Lock<Wheels>,
     /// Counts the operations that can make a lent run stale (cancel, reschedule, re-arm, detach,
     /// stop). Changed only under the lock, read without it: a lent run of a plain timer whose
     /// shard's epoch has not moved since it was lent starts without taking the lock (rule 2).
     epoch: AtomicU64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { wheels: Lock::new(Wheels::default()), epoch: AtomicU64::new(0) }
+    }
 }
 
 impl Shard {
@@ -70,7 +63,7 @@ impl Shard {
     }
 
     /// Locks the shard. No user code ever runs under this lock.
-    pub(crate) fn lock(&self) -> SpinMutexGuard<'_, Wheels, SpinThenYield> {
+    pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = Wheels> + '_ {
         self.wheels.lock()
     }
 
