@@ -113,6 +113,21 @@ pub enum ClaimOutcome {
 
 /// Decides a claim against `row` at store time `now_ms`; returns the outcome and the new row (`None`
 /// when the row does not change).
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (granted, row) = claim(None, &ask, 0);
+/// assert!(matches!(granted, ClaimOutcome::Granted(ref lease) if lease.fence == 1));
+/// let row = row.unwrap();
+/// let again = Claim { member: "b".into(), ..ask.clone() };
+/// assert_eq!(claim(Some(&row), &again, 10), (ClaimOutcome::Taken { last_tick: 7 }, None));
+/// let next = Claim { tick: 8, ..again };
+/// assert!(matches!(claim(Some(&row), &next, 10).0, ClaimOutcome::Busy { .. }), "a's lease runs until 1000");
+/// assert!(matches!(claim(Some(&row), &next, 1000).0, ClaimOutcome::Granted(ref l) if l.fence == 2));
+/// ```
 pub fn claim(row: Option<&Row>, claim: &Claim, now_ms: i64) -> (ClaimOutcome, Option<Row>) {
     let current = row.cloned().unwrap_or_default();
     if let Some(last_tick) = current.last_tick.filter(|&last| last >= claim.tick) {
@@ -137,6 +152,18 @@ fn holds(row: &Row, lease: &Lease) -> bool {
 }
 
 /// Extends `lease` from `now_ms`; `false` (and no change) when it was lost to a later claim.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, renew, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), row) = claim(None, &ask, 0) else { unreachable!() };
+/// let (renewed, row) = renew(row.as_ref(), &lease, 500);
+/// assert!(renewed);
+/// assert_eq!(row.unwrap().lease_until_ms, 1500);
+/// assert_eq!(renew(None, &lease, 600), (false, None), "no row: nothing to renew");
+/// ```
 pub fn renew(row: Option<&Row>, lease: &Lease, now_ms: i64) -> (bool, Option<Row>) {
     match row.filter(|row| holds(row, lease)) {
         Some(row) => (
@@ -152,6 +179,18 @@ pub fn renew(row: Option<&Row>, lease: &Lease, now_ms: i64) -> (bool, Option<Row
 
 /// Ends `lease` at once, so the next tick need not wait for it to expire. A lease already lost
 /// changes nothing.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, release, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), row) = claim(None, &ask, 0) else { unreachable!() };
+/// let row = release(row.as_ref(), &lease).unwrap();
+/// assert_eq!((row.owner.as_deref(), row.lease_until_ms, row.fence), (None, 0, 1));
+/// let next = Claim { tick: 8, member: "b".into(), ..ask };
+/// assert!(matches!(claim(Some(&row), &next, 1).0, ClaimOutcome::Granted(_)));
+/// ```
 pub fn release(row: Option<&Row>, lease: &Lease) -> Option<Row> {
     row.filter(|row| holds(row, lease)).map(|row| Row { owner: None, lease_until_ms: 0, ..row.clone() })
 }
