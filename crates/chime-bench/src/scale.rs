@@ -10,7 +10,7 @@ use crate::report::{Better, Figure, Report, ScalePoint, Unit};
 /// The goal: 10M pending timers in at most 1 GiB resident.
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// The child side: arms `n` chime timers, prints a [`ChildReport`] and exits.
+/// The child side: arms `n` chime timers, prints a [`ChildReport`](crate::measure::ChildReport) and exits.
 pub(crate) fn child(n: usize) -> ! {
     child_process(n, async |sched| -> (u64, Keep) {
         let mut worst_chunk_ns = 0;
