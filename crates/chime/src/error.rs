@@ -221,11 +221,33 @@ pub struct InvalidOption {
 
 impl InvalidOption {
     /// The option's name, as the builder method that sets it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.timer(std::time::Duration::ZERO).recurring().on_expire(|_| {}).arm();
+    /// let Err(chime::Error::InvalidOption(invalid)) = refused else { unreachable!() };
+    /// assert_eq!(invalid.option(), "interval");
+    /// # }
+    /// ```
     pub fn option(&self) -> &'static str {
         self.option
     }
 
     /// Why the option was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.timer(std::time::Duration::ZERO).recurring().on_expire(|_| {}).arm();
+    /// let Err(chime::Error::InvalidOption(invalid)) = refused else { unreachable!() };
+    /// assert_eq!(invalid.reason(), "a recurring timer needs a non-zero interval");
+    /// # }
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }
