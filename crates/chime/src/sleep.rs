@@ -79,6 +79,11 @@ impl Scheduler {
     /// Checks `condition` now and then every `interval` until it holds (`Ok`) or `timeout` passes
     /// (`Err(Elapsed)`).
     ///
+    /// # Errors
+    ///
+    /// [`Elapsed`] when `timeout` passes before `condition` holds, or once the scheduler has shut
+    /// down (the condition is checked once more, not waited for).
+    ///
     /// # Examples
     ///
     /// ```

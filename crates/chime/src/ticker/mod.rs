@@ -393,6 +393,10 @@ impl Ticker {
 
     /// The polling form of [`read`](Self::read), for hand-written futures.
     ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    ///
     /// # Examples
     ///
     /// ```
