@@ -6,6 +6,8 @@ use tokio::time::Instant;
 
 /// The clock a kernel-backed ticker follows (`timerfd`'s clock ids).
 ///
+/// # Examples
+///
 /// ```
 /// use chime::Clock;
 /// assert_ne!(Clock::Monotonic, Clock::Realtime);
@@ -23,6 +25,8 @@ pub enum Clock {
 }
 
 /// Where a scheduler reads wall-clock time (cluster timers number their ticks on it).
+///
+/// # Examples
 ///
 /// ```
 /// assert_eq!(chime::WallClock::default(), chime::WallClock::System);

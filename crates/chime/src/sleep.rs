@@ -134,6 +134,8 @@ impl Scheduler {
 /// [`Scheduler::sleep_until`](crate::Scheduler::sleep_until). It registers with the wheel when first polled and unregisters when
 /// dropped.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sched = chime::Scheduler::start();
@@ -177,6 +179,8 @@ impl Sleep {
 
     /// When the sleep completes; `None` if further than tokio's `Instant` can count.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sched = chime::Scheduler::start();
@@ -189,6 +193,8 @@ impl Sleep {
     }
 
     /// Whether the deadline has passed (or the sleep completed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -269,6 +275,8 @@ impl Drop for Sleep {
 pin_project_lite::pin_project! {
     /// A future bounded by a deadline; made by [`Scheduler::timeout`](crate::Scheduler::timeout).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sched = chime::Scheduler::start();
@@ -291,6 +299,8 @@ impl<F> Timeout<F> {
     }
 
     /// The wrapped future.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -8,6 +8,8 @@ use super::{Coordinator, StoreFuture};
 
 /// Claims kept in memory, shared by every clone. Its clock is the members' (they share a process).
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};

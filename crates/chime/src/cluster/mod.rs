@@ -186,6 +186,8 @@ pub trait Coordinator: Send + Sync + 'static {
 
 /// What happens to a tick that no member could run on time (all were down, or a run overran it).
 ///
+/// # Examples
+///
 /// ```
 /// assert_eq!(chime::cluster::Misfire::default(), chime::cluster::Misfire::FireOnce { grace: std::time::Duration::from_secs(60) });
 /// ```

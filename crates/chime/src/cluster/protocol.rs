@@ -58,6 +58,8 @@ impl Lease {
     /// The lease a store grants for `claim`, with the claim's `fence` and the tick claimed before it:
     /// the one construction every backend uses.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use chime::cluster::{Claim, Lease};
     /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
@@ -82,6 +84,8 @@ impl Lease {
 pub const MAX_LEASE_MS: i64 = 1 << 50;
 
 /// `lease_ms` as a store records it: at most [`MAX_LEASE_MS`], and not negative.
+///
+/// # Examples
 ///
 /// ```
 /// use chime::cluster::protocol::{MAX_LEASE_MS, stored_lease_ms};

@@ -201,6 +201,8 @@ impl Redis {
     /// The Redis key that holds `key`'s row: `{chime:<key>}`, a hash tag, so the row has one slot on
     /// Redis Cluster.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(chime::cluster::Redis::row_key("report"), "{chime:report}");
     /// ```

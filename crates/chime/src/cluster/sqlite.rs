@@ -25,6 +25,8 @@ fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 /// Claims in an SQLite file, for the processes of one machine. Cheap to clone: clones share one
 /// connection.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// let dir = std::env::temp_dir().join(format!("chime-doc-{}", std::process::id()));

@@ -75,6 +75,8 @@ impl Announce for Bus<Lifecycle> {
 
 /// A typed event bus; made by [`Scheduler::events`]. Cheap to clone; clones share subscribers.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use chime::{Events, Queue};

@@ -85,6 +85,8 @@ impl<D> NamedEvent<D> {
 /// A bus declared with a fixed list of event names; an unknown name is an error, never a silent
 /// no-op. Made by [`Scheduler::named_events`].
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// let sched = chime::Scheduler::start();

@@ -9,6 +9,8 @@ use crate::id::TimerId;
 
 /// One run of a timer, as its expire callback sees it.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::sync::{Arc, Mutex};
@@ -194,6 +196,8 @@ impl Fire {
 
 /// Why a timer's cancel callback ran.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::sync::{Arc, Mutex};
@@ -234,6 +238,8 @@ impl fmt::Display for CancelReason {
 }
 
 /// What a recurring timer does when a run overruns one or more ticks of its grid.
+///
+/// # Examples
 ///
 /// ```
 /// use chime::Missed;

@@ -14,6 +14,8 @@ const MAX_SHARDS: usize = 1024;
 
 /// Configures a [`Scheduler`] before it starts.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sched = chime::Scheduler::builder()

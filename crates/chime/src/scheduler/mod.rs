@@ -27,6 +27,8 @@ use registry::Registry;
 /// Cheap to clone; every clone drives the same wheels. Arm and cancel from any thread or from inside
 /// callbacks.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::time::Duration;
@@ -242,6 +244,8 @@ impl Scheduler {
 
     /// Timers and sleeping tasks pending, over all shards.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
     /// let sched = chime::Scheduler::start();
@@ -254,6 +258,8 @@ impl Scheduler {
     }
 
     /// Whether [`shutdown`](Self::shutdown) has run (or the driver's runtime went away).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -31,6 +31,8 @@ pub type TickerTimes = (Option<Duration>, Option<Duration>);
 /// when there are none), so a slow reader learns how much it missed instead of losing it (tokio's
 /// `Interval` drops missed ticks silently).
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::time::Duration;
@@ -431,6 +433,8 @@ impl Ticker {
 
 /// The counts, one per [`read`](Ticker::read); the stream ends when the ticker is disarmed with
 /// nothing left to count, and yields the error otherwise.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

@@ -20,6 +20,8 @@ use crate::scheduler::Scheduler;
 /// Builds a timer; made by [`Scheduler::timer`]. Nothing is checked until [`arm`](Self::arm), which
 /// refuses any invalid option or combination with [`Error::InvalidOption`] naming it.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::time::Duration;
@@ -71,6 +73,8 @@ impl std::fmt::Debug for TimerBuilder<'_> {
 
 impl Scheduler {
     /// A timer builder: `interval` is the delay of a one-shot, the period of a recurring timer.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

@@ -15,6 +15,8 @@ use crate::record::CancelReason;
 ///
 /// A one-shot that has run stays, idle, and can be armed again with [`arm`](Self::arm).
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::time::Duration;

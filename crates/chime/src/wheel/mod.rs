@@ -73,6 +73,8 @@ impl<T> Default for Wheel<T> {
 impl<T> Wheel<T> {
     /// An empty wheel whose time starts at 0.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let wheel: chime::wheel::Wheel<()> = chime::wheel::Wheel::new();
     /// assert_eq!(wheel.next_deadline(), None);
@@ -82,6 +84,8 @@ impl<T> Wheel<T> {
     }
 
     /// An empty wheel with room for `capacity` entries before its slab reallocates.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let wheel: chime::wheel::Wheel<u8> = chime::wheel::Wheel::with_capacity(1024);
@@ -98,6 +102,8 @@ impl<T> Wheel<T> {
 
     /// Number of entries, armed or not.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// wheel.insert(5, ());
@@ -110,6 +116,8 @@ impl<T> Wheel<T> {
 
     /// Whether the wheel holds no entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert!(chime::wheel::Wheel::<()>::new().is_empty());
     /// ```
@@ -118,6 +126,8 @@ impl<T> Wheel<T> {
     }
 
     /// The time the wheel was last polled to.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::<()>::new();
@@ -133,6 +143,8 @@ impl<T> Wheel<T> {
     /// # Panics
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -151,6 +163,8 @@ impl<T> Wheel<T> {
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert_unarmed('x');
@@ -164,6 +178,8 @@ impl<T> Wheel<T> {
 
     /// Arms `key` at `deadline`, whether it was armed or not; it then counts as armed last among equal
     /// deadlines. Returns `false` for a key that is gone.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -185,6 +201,8 @@ impl<T> Wheel<T> {
 
     /// Takes `key` off the wheel but keeps its value. Returns `false` for a key that is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, ());
@@ -202,6 +220,8 @@ impl<T> Wheel<T> {
 
     /// Removes `key` and returns its value; `None` if it is gone (removed, or popped).
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, 'x');
@@ -216,6 +236,8 @@ impl<T> Wheel<T> {
 
     /// The value of `key`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, 'x');
@@ -226,6 +248,8 @@ impl<T> Wheel<T> {
     }
 
     /// The value of `key`, mutably.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -238,6 +262,8 @@ impl<T> Wheel<T> {
     }
 
     /// The deadline of `key` if it is armed.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -254,6 +280,8 @@ impl<T> Wheel<T> {
     /// The deadline `key` was last armed for, kept after it expires (so a popped run knows when it was
     /// due). `None` for a key that is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, ());
@@ -269,6 +297,8 @@ impl<T> Wheel<T> {
     /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
     /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
     /// armed.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -293,6 +323,8 @@ impl<T> Wheel<T> {
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in
     /// deadline order (arming order among equal deadlines). The entry stays in the wheel, unarmed:
     /// [`remove`](Self::remove) it, or [`rearm`](Self::rearm) it for its next run.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -329,6 +361,8 @@ impl<T> Wheel<T> {
 
     /// [`poll`](Self::poll), then removes the entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, "x");
@@ -343,6 +377,8 @@ impl<T> Wheel<T> {
 
     /// Keys of every entry, armed or not, in slab order.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let a = wheel.insert(10, ());
@@ -354,6 +390,8 @@ impl<T> Wheel<T> {
 
     /// Bytes allocated by the wheel itself (slab, slot lists and levels), not by the values' own heap
     /// data. For benchmarks of the engine's memory per timer.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();

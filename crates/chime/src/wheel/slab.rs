@@ -32,6 +32,8 @@ pub(super) enum Loc {
 ///
 /// Keys are never reused: once the entry is removed, the key answers `None` forever.
 ///
+/// # Examples
+///
 /// ```
 /// use chime::wheel::Wheel;
 ///

@@ -14,6 +14,8 @@ type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
 /// N workers with a state each; made by [`Scheduler::group`].
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// struct Fork { id: usize, hits: u64 }

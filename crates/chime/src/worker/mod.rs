@@ -26,6 +26,8 @@ use crate::unwind::{CatchUnwind, PanicReport};
 /// A handle to a worker: push items to its queue, close it, join it. Clones push to the same worker;
 /// when the last handle is dropped, the queue closes and the worker drains it and ends.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// use chime::{Queue, Worker};
@@ -294,6 +296,8 @@ impl<T: Send + 'static> Worker<T> {
 }
 
 /// Configures a worker: a name, a bound, a restart policy. Made by [`Scheduler::worker_builder`].
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -148,6 +148,8 @@ impl<T> Drop for Waiting<'_, T> {
 
 /// A worker's own queue, handed to its task: Copas' `queue:pop()` and `queue:pause()`.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use chime::Queue;

@@ -7,6 +7,8 @@ use tokio::sync::Notify;
 
 /// Where a pushed item is.
 ///
+/// # Examples
+///
 /// ```
 /// assert!(chime::ItemState::Completed.is_final());
 /// assert!(!chime::ItemState::Queued.is_final());
@@ -81,6 +83,8 @@ impl TicketState {
 
 /// The handle [`Worker::push`](crate::Worker::push) returns: the item's state, a way to cancel it
 /// while it is still queued, and a future of its final state.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
