@@ -14,6 +14,24 @@ use crate::unwind::PanicReport;
 pub use tokio::io::Interest;
 
 /// What a watched descriptor is ready for.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use std::io::Write;
+/// let sched = chime::Scheduler::start();
+/// let (reader, mut writer) = std::io::pipe().unwrap();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let id = sched.watch(&reader, chime::Interest::READABLE, move |_, ready: chime::Readiness| {
+///     let _ = tx.send(ready);
+/// })?;
+/// writer.write_all(b"x").unwrap();
+/// let ready = rx.recv().await.unwrap();
+/// assert!(ready.readable && !ready.error);
+/// sched.unwatch(id)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Readiness {

@@ -55,6 +55,18 @@ use std::time::Duration;
 use crate::error::Error;
 
 /// What a store call returns: a boxed future, so coordinators can be used as trait objects.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local, StoreFuture};
+/// let store = Local::new();
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let pending: StoreFuture<'_, ClaimOutcome> = store.claim(&ask);
+/// assert!(matches!(pending.await?, ClaimOutcome::Granted(_)));
+/// # Ok(()) }
+/// ```
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// A store that decides claims atomically: the small trait every backend implements.

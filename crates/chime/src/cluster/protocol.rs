@@ -9,6 +9,15 @@
 //! increments the fence, so fences are strictly increasing per key.
 
 /// One key's state in a store.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, Row};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (_, row) = claim(None, &ask, 0);
+/// assert_eq!(row, Some(Row { last_tick: Some(7), fence: 1, owner: Some("a".into()), lease_until_ms: 1000 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Row {
     /// The last tick claimed; `None` before the first claim.
@@ -22,6 +31,14 @@ pub struct Row {
 }
 
 /// A member asking to run one tick.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// assert!(matches!(claim(None, &ask, 0).0, ClaimOutcome::Granted(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The timer's key, shared by every member.
@@ -38,6 +55,15 @@ pub struct Claim {
 }
 
 /// A granted claim: the right to run one tick, proven by its fence.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), _) = claim(None, &ask, 0) else { unreachable!() };
+/// assert_eq!((lease.tick, lease.fence, lease.member.as_str(), lease.previous_tick), (7, 1, "a", None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The timer's key.
@@ -81,6 +107,14 @@ impl Lease {
 /// The longest lease a store records, in milliseconds (about 35,000 years): stores compute
 /// `now + lease`, which must stay exact in Redis's Lua numbers (doubles, exact to 2^53) and inside
 /// PostgreSQL's `bigint`. Members ask for leases of a few intervals; nothing real comes near it.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, MAX_LEASE_MS};
+/// let ask = Claim { key: "k".into(), tick: 1, member: "a".into(), lease_ms: i64::MAX, now_ms: 0 };
+/// assert_eq!(claim(None, &ask, 0).1.unwrap().lease_until_ms, MAX_LEASE_MS);
+/// ```
 pub const MAX_LEASE_MS: i64 = 1 << 50;
 
 /// `lease_ms` as a store records it: at most [`MAX_LEASE_MS`], and not negative.
@@ -97,6 +131,17 @@ pub fn stored_lease_ms(lease_ms: i64) -> i64 {
 }
 
 /// What a store answered to a [`Claim`].
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (_, row) = claim(None, &ask, 0);
+/// let b = Claim { member: "b".into(), tick: 8, ..ask.clone() };
+/// assert_eq!(claim(row.as_ref(), &b, 10).0, ClaimOutcome::Busy { owner: "a".into(), lease_until_ms: 1000 });
+/// assert_eq!(claim(row.as_ref(), &ask, 10).0, ClaimOutcome::Taken { last_tick: 7 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
     /// The tick is this member's to run.

@@ -40,6 +40,7 @@ fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 ///     .coordinator(store)
 ///     .on_expire(|fire| println!("this process runs tick with fence {:?}", fire.fence()))
 ///     .arm()?;
+/// assert!(report.is_armed());
 /// # drop(report); std::fs::remove_dir_all(dir).ok();
 /// # Ok(()) }
 /// ```

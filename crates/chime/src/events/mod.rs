@@ -277,6 +277,21 @@ impl<E: Clone + Send + 'static> Events<E> {
 }
 
 /// A handler's subscription; dropping it unsubscribes.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let events = sched.events::<u8>();
+/// let subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+///     while queue.pop().await.is_some() {}
+/// });
+/// assert_eq!(events.subscribers(), 1);
+/// drop(subscription);
+/// assert_eq!(events.subscribers(), 0);
+/// # }
+/// ```
 #[must_use = "dropping a Subscription unsubscribes at once"]
 pub struct Subscription {
     unsubscribe: Option<Box<dyn FnOnce() + Send>>,
@@ -322,6 +337,22 @@ impl Drop for Subscription {
 }
 
 /// One dispatched event, on its way to every subscriber.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let events = sched.events::<u8>();
+/// let _subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+///     while queue.pop().await.is_some() {}
+/// });
+/// let dispatch = events.dispatch(1);
+/// assert_eq!(dispatch.delivered(), 1);
+/// dispatch.wait().await;
+/// assert_eq!(dispatch.states(), [chime::ItemState::Completed]);
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "a Dispatch does nothing; await .wait() to know the handlers finished"]
 pub struct Dispatch {

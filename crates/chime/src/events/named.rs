@@ -11,6 +11,22 @@ use crate::scheduler::Scheduler;
 use crate::worker::Queue;
 
 /// An event of a [`NamedEvents`] bus: its name and its data.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// let sched = chime::Scheduler::start();
+/// let bus = sched.named_events::<&'static str>(&["start", "stop"]);
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let _sub = bus.subscribe(move |mut queue: chime::Queue<chime::NamedEvent<&'static str>>| async move {
+///     while let Some(event) = queue.pop().await { let _ = tx.send(event); }
+/// });
+/// bus.dispatch("stop", "bye")?.wait().await;
+/// let event = rx.recv().await.unwrap();
+/// assert_eq!((event.name(), *event.data()), ("stop", "bye"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedEvent<D = ()> {
     name: Arc<str>,

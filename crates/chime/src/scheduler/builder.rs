@@ -17,12 +17,22 @@ const MAX_SHARDS: usize = 1024;
 /// # Examples
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// let panics = Arc::new(AtomicU32::new(0));
+/// let counter = panics.clone();
 /// let sched = chime::Scheduler::builder()
 ///     .shards(4)
-///     .on_panic(|report| eprintln!("timer {:?} panicked: {}", report.timer(), report.message()))
+///     .on_panic(move |report| {
+///         eprintln!("timer {:?} panicked: {}", report.timer(), report.message());
+///         counter.fetch_add(1, Ordering::SeqCst);
+///     })
 ///     .start();
-/// # drop(sched); }
+/// sched.after(std::time::Duration::from_millis(1), |_| panic!("boom"))?;
+/// sched.sleep(std::time::Duration::from_millis(2)).await;
+/// assert_eq!(panics.load(Ordering::SeqCst), 1);
+/// # Ok(()) }
 /// ```
 #[derive(Default)]
 #[must_use = "a builder does nothing until started"]

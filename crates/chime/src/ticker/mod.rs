@@ -24,6 +24,20 @@ use crate::record::Missed;
 use crate::scheduler::Scheduler;
 
 /// The previous `(remaining, interval)` of a ticker, as `settime` returns it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// # use std::time::Duration;
+/// # let secs = Duration::from_secs;
+/// let sched = chime::Scheduler::start();
+/// let mut ticker = sched.ticker();
+/// let before: chime::TickerTimes = ticker.settime(Some(secs(5)), Some(secs(1)))?;
+/// assert_eq!(before, (None, None));
+/// assert_eq!(ticker.gettime(), (Some(secs(5)), Some(secs(1))));
+/// # Ok(()) }
+/// ```
 pub type TickerTimes = (Option<Duration>, Option<Duration>);
 
 /// A timer with `timerfd` semantics: arm it with [`settime`](Self::settime), and

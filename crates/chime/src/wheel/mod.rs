@@ -56,6 +56,18 @@ use slab::{Loc, Slab};
 /// A hierarchical timing wheel holding values of type `T` until their deadlines.
 ///
 /// See the [module documentation](self) for the algorithm.
+///
+/// # Examples
+///
+/// ```
+/// use chime::wheel::Wheel;
+/// let mut wheel = Wheel::new();
+/// wheel.insert(2_000, "second");
+/// wheel.insert(1_000, "first");
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("first"));
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("second"));
+/// assert_eq!(wheel.pop(5_000), None);
+/// ```
 pub struct Wheel<T> {
     slab: Slab<T>,
     levels: Box<[Level; LEVELS]>,

@@ -70,6 +70,22 @@ impl<T> Drop for Worker<T> {
 }
 
 /// How a worker ended, from [`Worker::join`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let worker = sched.worker(|mut queue: chime::Queue<u8>| async move {
+///     if queue.pop().await == Some(0) { panic!("zero") }
+/// });
+/// worker.push(0).unwrap();
+/// worker.push(1).unwrap();
+/// let exit: chime::WorkerExit<u8> = worker.join().await;
+/// assert_eq!(exit.panic.as_deref(), Some("zero"));
+/// assert_eq!(exit.unprocessed, [1]);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct WorkerExit<T> {
