@@ -88,7 +88,7 @@ mod worker;
 mod events;
 mod timer;
 
-pub use clock::{Clock, WallClock};
+pub use clock::{Clock, TimeSource, WallClock};
 pub use error::{Cause, Elapsed, Error, InvalidOption};
 pub use events::{Dispatch, Events, NamedEvent, NamedEvents, Subscription};
 pub use id::{TimerId, WatchId};

@@ -32,9 +32,9 @@ impl Scheduler {
     ///
     /// TINN's `wait(500)`, which suspends the current fiber for that many milliseconds.
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = self.driver().time.now();
+        let now = self.driver().time.arm_now();
         let deadline = crate::clock::nanos(duration).map_or(u64::MAX, |d| now.saturating_add(d));
-        Sleep::new(self.driver().clone(), deadline, now)
+        Sleep::new(self.driver().clone(), deadline, duration.is_zero())
     }
 
     /// A future that completes at `deadline` (on tokio's clock).
@@ -52,7 +52,9 @@ impl Scheduler {
     ///
     /// TINN's `yieldUntilTime(atime)`.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.driver().clone(), self.driver().time.to_nanos(deadline), self.driver().time.now())
+        let time = self.driver().time;
+        let deadline = time.to_nanos(deadline);
+        Sleep::new(self.driver().clone(), deadline, deadline <= time.now())
     }
 
     /// Bounds `future` by `duration`: its output, or [`Elapsed`] if the time passes first.
@@ -171,10 +173,10 @@ struct State {
 }
 
 impl Sleep {
-    /// A sleep until `deadline` (wheel nanoseconds), made at `now`: the clock is read once, by the
-    /// caller.
-    pub(crate) fn new(driver: Arc<Driver>, deadline: u64, now: u64) -> Self {
-        Sleep { driver, deadline, state: State { armed: None, done: deadline <= now } }
+    /// A sleep until `deadline` (wheel nanoseconds); `done` when it is due already (the caller
+    /// read the clock once, or knows without reading it).
+    pub(crate) fn new(driver: Arc<Driver>, deadline: u64, done: bool) -> Self {
+        Sleep { driver, deadline, state: State { armed: None, done } }
     }
 
     /// When the sleep completes; `None` if further than tokio's `Instant` can count.

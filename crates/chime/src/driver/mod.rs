@@ -21,7 +21,10 @@
 //! 2. **A lent run is checked just before it starts** ([`state::start`]), under the lock: if the
 //!    record is gone (cancelled by an earlier callback of the batch, another thread, or shutdown)
 //!    the run does not happen; if it has a deadline again (re-armed), the callback, the count and the
-//!    missed ticks go back and the run does not happen; otherwise it becomes `Running`.
+//!    missed ticks go back and the run does not happen; otherwise it becomes `Running`. Every
+//!    operation that can make a lent run stale (cancel, reschedule, re-arm, detach, stop) moves its
+//!    shard's *epoch* under the lock; a plain one-shot (no state to mark) whose shard's epoch has
+//!    not moved since it was lent starts without taking the lock.
 //! 3. **The driver hands back** after a run ([`state::finish`]), under the lock: a record cancelled
 //!    meanwhile leaves the callback an orphan; one re-armed meanwhile keeps its new deadline; a panic
 //!    under `cancel_on_panic` removes it (cancel callback with `Panicked`); a recurring one takes its
@@ -102,9 +105,9 @@ impl Driver {
     /// A driver with `config.shards` rounded up to a power of two (a thread finds its shard with a
     /// mask). Its task is not running yet: see [`run::spawn`].
     pub(crate) fn new(config: Config, runtime: tokio::runtime::Handle) -> Self {
-        let Config { shards, hooks, wall } = config;
+        let Config { shards, hooks, wall, source } = config;
         Driver {
-            time: TimeBase::new(wall),
+            time: TimeBase::new(wall, source),
             shards: (0..shards.max(1).next_power_of_two()).map(|_| Shard::default()).collect(),
             wake_at: AtomicU64::new(u64::MAX),
             notify: Notify::new(),
@@ -141,12 +144,14 @@ impl Driver {
     }
 
     fn shard(&self, id: TimerId) -> Result<&Shard, Error> {
-        self.shards.get(id.shard as usize).ok_or(Error::NotFound)
+        self.shards.get(id.shard as usize).ok_or_else(|| Error::NotFound)
     }
 
     /// The deadline `delay` from now, in wheel nanoseconds.
     pub(crate) fn deadline_in(&self, option: &'static str, delay: Duration) -> Result<u64, Error> {
-        nanos(delay).and_then(|d| self.time.now().checked_add(d)).ok_or_else(|| Error::out_of_range(option))
+        nanos(delay)
+            .and_then(|d| self.time.arm_now().checked_add(d))
+            .ok_or_else(|| Error::out_of_range(option))
     }
 
     /// Rule 7: tells the driver about a deadline it may not be sleeping for, and starts it again if
@@ -181,6 +186,7 @@ impl Driver {
         let mut cancelled = 0;
         for (n, shard) in self.shards.iter().enumerate() {
             let (records, wakers) = shard.with(|wheels| {
+                shard.bump(wheels);
                 let keys: Vec<_> = wheels.timers.keys().collect();
                 let records: Vec<_> = keys
                     .into_iter()

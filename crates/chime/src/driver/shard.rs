@@ -9,7 +9,7 @@
 //! read-modify-write a parking mutex needs to look for sleepers, which measurably shortens arm and
 //! cancel (`chime-bench`, workload 1).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Waker;
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
@@ -51,9 +51,24 @@ impl spin::RelaxStrategy for SpinThenYield {
 #[derive(Default)]
 pub(crate) struct Shard {
     wheels: SpinMutex<Wheels, SpinThenYield>,
+    /// Counts the operations that can make a lent run stale (cancel, reschedule, re-arm, detach,
+    /// stop). Changed only under the lock, read without it: a lent run of a plain timer whose
+    /// shard's epoch has not moved since it was lent starts without taking the lock (rule 2).
+    epoch: AtomicU64,
 }
 
 impl Shard {
+    /// The shard's epoch (see the field).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves the epoch on; the caller holds the lock (`_held` proves it), so a load and a store
+    /// suffice.
+    pub(crate) fn bump(&self, _held: &mut Wheels) {
+        self.epoch.store(self.epoch.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+
     /// Locks the shard. No user code ever runs under this lock.
     pub(crate) fn lock(&self) -> SpinMutexGuard<'_, Wheels, SpinThenYield> {
         self.wheels.lock()

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::registry::Registry;
 use super::{Lifecycle, Scheduler, Shared};
-use crate::clock::WallClock;
+use crate::clock::{TimeSource, WallClock};
 use crate::driver::{self, Config, Driver, Hooks};
 use crate::error::Error;
 use crate::unwind::PanicReport;
@@ -40,6 +40,7 @@ pub struct SchedulerBuilder {
     shards: Option<usize>,
     hooks: Hooks,
     wall: WallClock,
+    source: TimeSource,
 }
 
 impl std::fmt::Debug for SchedulerBuilder {
@@ -159,6 +160,13 @@ impl SchedulerBuilder {
         self
     }
 
+    /// How the scheduler reads "now" when it arms (default [`TimeSource::Auto`]: the CPU's counter,
+    /// or tokio's clock when it is paused at the start).
+    pub fn time_source(mut self, source: TimeSource) -> Self {
+        self.source = source;
+        self
+    }
+
     /// Starts the scheduler: spawns its driver on the current tokio runtime.
     ///
     /// # Panics
@@ -206,7 +214,7 @@ impl SchedulerBuilder {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             (cores * 2).min(64)
         });
-        let config = Config { shards, hooks: self.hooks, wall: self.wall };
+        let config = Config { shards, hooks: self.hooks, wall: self.wall, source: self.source };
         let driver = Arc::new(Driver::new(config, runtime.clone()));
         let run = driver::run::run(driver.clone());
         let shared = Arc::new(Shared { driver, registry: Registry::default() });

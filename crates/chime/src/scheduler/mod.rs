@@ -176,7 +176,7 @@ impl Scheduler {
         let interval_ns = nanos(interval).ok_or_else(|| Error::out_of_range("interval"))?;
         let plan = Plan { interval: interval_ns, recurring: true, ..Plan::default() };
         plan.validate()?;
-        let (deadline, grid) = plan.start(self.driver().time.now(), 0)?;
+        let (deadline, grid) = plan.start(self.driver().time.arm_now(), 0)?;
         let extras = Extras { plan, grid, ..Extras::default() };
         self.driver().insert(deadline, Record { expire: Box::new(callback), extras: Some(Box::new(extras)) })
     }

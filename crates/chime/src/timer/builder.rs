@@ -677,7 +677,7 @@ impl<'a> TimerBuilder<'a> {
                 cluster::heartbeat(self.sched, self.cluster, plan, self.interval, run, self.on_cancel)?;
             (beat.plan, beat.expire, Some(beat.on_cancel), true)
         };
-        let (deadline, grid) = plan.start(driver.time.now(), draw(plan.jitter))?;
+        let (deadline, grid) = plan.start(driver.time.arm_now(), draw(plan.jitter))?;
         let on_arm = self.on_arm.map(|on_arm| first_arm(driver, on_arm));
         let extras = Extras {
             plan,

@@ -246,6 +246,23 @@ impl<T> Wheel<T> {
         self.slab.free(key)
     }
 
+    /// Removes `key` and returns its value and whether it was armed (in one lookup); `None` if it
+    /// is gone.
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let armed = wheel.insert(10, 'a');
+    /// let idle = wheel.insert_unarmed('b');
+    /// assert_eq!(wheel.remove_armed(armed), Some(('a', true)));
+    /// assert_eq!(wheel.remove_armed(idle), Some(('b', false)));
+    /// assert_eq!(wheel.remove_armed(idle), None);
+    /// ```
+    pub fn remove_armed(&mut self, key: Key) -> Option<(T, bool)> {
+        let armed = self.slab.get_entry(key)?.loc != Loc::Unlinked;
+        self.unlink(key.index);
+        Some((self.slab.free(key)?, armed))
+    }
+
     /// The value of `key`.
     ///
     /// # Examples
