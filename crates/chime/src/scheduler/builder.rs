@@ -162,6 +162,21 @@ impl SchedulerBuilder {
 
     /// How the scheduler reads "now" when it arms (default [`TimeSource::Auto`]: the CPU's counter,
     /// or tokio's clock when it is paused at the start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
+    /// use chime::TimeSource;
+    /// let sched = chime::Scheduler::builder().time_source(TimeSource::Tokio).start();
+    /// tokio::time::pause();   // paused after the start: only TimeSource::Tokio follows it
+    /// let (start, real) = (tokio::time::Instant::now(), std::time::Instant::now());
+    /// sched.sleep(secs(3600)).await;   // an hour of paused time, at once
+    /// assert!(start.elapsed() >= secs(3600) && real.elapsed() < secs(60));
+    /// # }
+    /// ```
     pub fn time_source(mut self, source: TimeSource) -> Self {
         self.source = source;
         self
