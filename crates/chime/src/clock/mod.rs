@@ -47,6 +47,8 @@ pub enum WallClock {
 
 /// How a scheduler reads "now" when it arms a timer.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use chime::TimeSource;

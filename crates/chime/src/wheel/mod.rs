@@ -249,6 +249,8 @@ impl<T> Wheel<T> {
     /// Removes `key` and returns its value and whether it was armed (in one lookup); `None` if it
     /// is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let armed = wheel.insert(10, 'a');
