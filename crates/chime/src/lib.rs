@@ -52,6 +52,9 @@
 //! - [`Scheduler::shutdown`] runs every pending timer's cancel callback with
 //!   [`CancelReason::Shutdown`].
 
+// Examples are code users copy: they must compile without a warning.
+#![doc(test(attr(deny(warnings))))]
+
 // The layers, lowest first; a module uses only modules of its own layer or below (the test
 // `tests/layers.rs` checks it):
 //   0. wheel                       the timing wheel, a plain data structure

@@ -37,6 +37,8 @@ pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// A callback panic, as the scheduler's panic hook sees it.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use std::sync::{Arc, Mutex};
@@ -65,6 +67,8 @@ impl PanicReport {
 
     /// The timer whose callback panicked, if the panic came from a timer.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
     /// use std::sync::{Arc, Mutex};
@@ -82,6 +86,8 @@ impl PanicReport {
 
     /// What panicked, in words: `timer 0:3v0`, `worker "name"`, `watch 4`, ...
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::sync::{Arc, Mutex};
@@ -98,6 +104,8 @@ impl PanicReport {
     }
 
     /// The panic's message (its `&str` or `String` payload, or a placeholder).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

@@ -9,6 +9,8 @@ use tokio::time::Instant;
 
 /// The clock a kernel-backed ticker follows (`timerfd`'s clock ids).
 ///
+/// # Examples
+///
 /// ```
 /// use chime::Clock;
 /// assert_ne!(Clock::Monotonic, Clock::Realtime);
@@ -27,6 +29,8 @@ pub enum Clock {
 
 /// Where a scheduler reads wall-clock time (cluster timers number their ticks on it).
 ///
+/// # Examples
+///
 /// ```
 /// assert_eq!(chime::WallClock::default(), chime::WallClock::System);
 /// ```
@@ -42,6 +46,8 @@ pub enum WallClock {
 }
 
 /// How a scheduler reads "now" when it arms a timer.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -75,6 +75,8 @@ impl Announce for Bus<Lifecycle> {
 
 /// A typed event bus; made by [`Scheduler::events`]. Cheap to clone; clones share subscribers.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use chime::{Events, Queue};
@@ -89,7 +91,8 @@ impl Announce for Bus<Lifecycle> {
 ///     while let Some(event) = queue.pop().await { log.lock().unwrap().push(event); }
 /// });
 /// events.dispatch(MyEvent::Start).wait().await;   // the handler has finished with it
-/// assert_eq!(*seen.lock().unwrap(), vec![MyEvent::Start]);
+/// events.dispatch(MyEvent::Stop).wait().await;
+/// assert_eq!(*seen.lock().unwrap(), vec![MyEvent::Start, MyEvent::Stop]);
 /// # }
 /// ```
 pub struct Events<E> {
@@ -111,24 +114,55 @@ impl<E> fmt::Debug for Events<E> {
 }
 
 impl Scheduler {
-    /// A new typed event bus (Copas' `eventer.decorate`, done with a Rust type).
+    /// A new typed event bus, with no subscriber yet; each call makes a bus of its own.
+    ///
+    /// In Copas this is `copas.eventer.decorate(obj, {"start", "stop"})`; here the events are the
+    /// values of a Rust type (for a bus named by strings, see [`named_events`](Self::named_events)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// #[derive(Clone)]
+    /// enum Module { Start, Stop }
+    ///
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<Module>();
+    /// assert_eq!(events.subscribers(), 0);
+    /// assert_eq!(events.dispatch(Module::Start).delivered(), 0, "nobody listens yet");
+    /// assert_eq!(sched.events::<Module>().dispatch(Module::Stop).delivered(), 0);
+    /// # }
+    /// ```
     pub fn events<E: Clone + Send + 'static>(&self) -> Events<E> {
         Events { sched: self.clone(), bus: Arc::new(Bus::default()), lifecycle: false }
     }
 
     /// The scheduler's own lifecycle events: [`Lifecycle::Starting`] and [`Lifecycle::Started`] when
     /// the driver first runs (subscribe before the first `.await` after starting to see them),
-    /// [`Lifecycle::Stopping`] and [`Lifecycle::Stopped`] during [`shutdown`](Self::shutdown).
+    /// [`Lifecycle::Stopping`] and [`Lifecycle::Stopped`] during [`shutdown`](Self::shutdown), which
+    /// waits for the handlers of each.
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use chime::Lifecycle;
     /// let sched = chime::Scheduler::start();
-    /// let _sub = sched.lifecycle().subscribe(|mut queue: chime::Queue<chime::Lifecycle>| async move {
-    ///     while let Some(stage) = queue.pop().await { println!("{stage:?}"); }
+    /// let stages = Arc::new(Mutex::new(Vec::new()));
+    /// let log = stages.clone();
+    /// let _sub = sched.lifecycle().subscribe(move |mut queue: chime::Queue<Lifecycle>| async move {
+    ///     while let Some(stage) = queue.pop().await { log.lock().unwrap().push(stage); }
     /// });
-    /// sched.shutdown().await;   // prints Starting, Started, Stopping, Stopped
+    /// sched.sleep(std::time::Duration::from_millis(10)).await;   // the program runs
+    /// sched.shutdown().await;
+    /// use Lifecycle::*;
+    /// assert_eq!(*stages.lock().unwrap(), [Starting, Started, Stopping, Stopped]);
     /// # }
     /// ```
+    ///
+    /// These are Copas' own events, which it dispatches once the eventer is loaded, as its loop
+    /// starts and stops.
     pub fn lifecycle(&self) -> Events<Lifecycle> {
         let bus = self.shared.registry.lifecycle(Bus::<Lifecycle>::default);
         Events { sched: self.clone(), bus, lifecycle: true }
@@ -138,6 +172,27 @@ impl Scheduler {
 impl<E: Clone + Send + 'static> Events<E> {
     /// Runs `handler` as a worker that receives every event dispatched from now on; unsubscribes when
     /// the returned [`Subscription`] is dropped (the handler then drains what it was sent, and ends).
+    ///
+    /// Copas' `copas:subscribe(obj, handler)`: the handler is a worker popping its own queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u32>();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let subscription = events.subscribe(move |mut queue: chime::Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         let _ = tx.send(n * 10);
+    ///     }
+    /// });
+    /// assert_eq!(events.dispatch(4).delivered(), 1);
+    /// assert_eq!(rx.recv().await, Some(40));
+    /// drop(subscription);                  // unsubscribes: the handler ends
+    /// assert_eq!(rx.recv().await, None);
+    /// # }
+    /// ```
     pub fn subscribe<F, Fut>(&self, handler: F) -> Subscription
     where
         F: FnOnce(Queue<E>) -> Fut + Send + 'static,
@@ -169,18 +224,74 @@ impl<E: Clone + Send + 'static> Events<E> {
         }
     }
 
-    /// Sends `event` to every subscriber. The [`Dispatch`] tells when they have all finished with it.
+    /// Sends `event` to every subscriber: a clone each, queued for its handler; it does not wait for
+    /// them. The [`Dispatch`] tells when they have all finished with it.
+    ///
+    /// Copas' `obj:dispatch(event, ...)`, whose handlers likewise run later, as workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<&'static str>();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let mut subscriptions = Vec::new();
+    /// for _ in 0..2 {
+    ///     let log = seen.clone();
+    ///     subscriptions.push(events.subscribe(move |mut queue: chime::Queue<&'static str>| async move {
+    ///         while let Some(event) = queue.pop().await { log.lock().unwrap().push(event); }
+    ///     }));
+    /// }
+    /// let dispatch = events.dispatch("start");
+    /// assert_eq!(dispatch.delivered(), 2);
+    /// dispatch.wait().await;
+    /// assert_eq!(*seen.lock().unwrap(), ["start", "start"]);
+    /// # }
+    /// ```
     pub fn dispatch(&self, event: E) -> Dispatch {
         Dispatch { tickets: self.bus.deliver(&event), sched: self.sched.clone() }
     }
 
     /// Current subscribers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<()>();
+    /// let subscription = events.subscribe(|mut queue: chime::Queue<()>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// assert_eq!(events.subscribers(), 1);
+    /// assert_eq!(events.clone().subscribers(), 1, "clones share subscribers");
+    /// drop(subscription);
+    /// assert_eq!(events.subscribers(), 0);
+    /// # }
+    /// ```
     pub fn subscribers(&self) -> usize {
         self.bus.lock().len()
     }
 }
 
 /// A handler's subscription; dropping it unsubscribes.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let events = sched.events::<u8>();
+/// let subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+///     while queue.pop().await.is_some() {}
+/// });
+/// assert_eq!(events.subscribers(), 1);
+/// drop(subscription);
+/// assert_eq!(events.subscribers(), 0);
+/// # }
+/// ```
 #[must_use = "dropping a Subscription unsubscribes at once"]
 pub struct Subscription {
     unsubscribe: Option<Box<dyn FnOnce() + Send>>,
@@ -193,7 +304,23 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// Unsubscribes now (the same as dropping).
+    /// Unsubscribes now (the same as dropping): the handler gets no further event, drains what it
+    /// was sent, and ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u8>();
+    /// let subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// assert_eq!(events.dispatch(1).delivered(), 1);
+    /// subscription.unsubscribe();
+    /// assert_eq!(events.dispatch(2).delivered(), 0);
+    /// # }
+    /// ```
     pub fn unsubscribe(mut self) {
         if let Some(unsubscribe) = self.unsubscribe.take() {
             unsubscribe();
@@ -210,6 +337,22 @@ impl Drop for Subscription {
 }
 
 /// One dispatched event, on its way to every subscriber.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let events = sched.events::<u8>();
+/// let _subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+///     while queue.pop().await.is_some() {}
+/// });
+/// let dispatch = events.dispatch(1);
+/// assert_eq!(dispatch.delivered(), 1);
+/// dispatch.wait().await;
+/// assert_eq!(dispatch.states(), [chime::ItemState::Completed]);
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "a Dispatch does nothing; await .wait() to know the handlers finished"]
 pub struct Dispatch {
@@ -219,17 +362,71 @@ pub struct Dispatch {
 
 impl Dispatch {
     /// How many handlers it was delivered to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u8>();
+    /// assert_eq!(events.dispatch(1).delivered(), 0);
+    /// let _subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// assert_eq!(events.dispatch(2).delivered(), 1);
+    /// # }
+    /// ```
     pub fn delivered(&self) -> usize {
         self.tickets.len()
     }
 
     /// Each delivery's state, in subscription order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use chime::ItemState;
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u8>();
+    /// let _subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// let dispatch = events.dispatch(1);
+    /// assert_eq!(dispatch.states(), [ItemState::Queued]);      // the handler has not run yet
+    /// dispatch.wait().await;
+    /// assert_eq!(dispatch.states(), [ItemState::Completed]);   // it took the next (or ended)
+    /// # }
+    /// ```
     pub fn states(&self) -> Vec<ItemState> {
         self.tickets.iter().map(Ticket::state).collect()
     }
 
     /// Waits until every handler has finished with the event (or will never: it was cancelled, the
-    /// handler failed or ended without taking it).
+    /// handler failed or ended without taking it). A handler has finished with an event when it
+    /// asks its queue for the next one, as in Copas, where a handler's `pop` marks the previous event
+    /// handled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u32>();
+    /// let total = Arc::new(AtomicU32::new(0));
+    /// let sum = total.clone();
+    /// let _subscription = events.subscribe(move |mut queue: chime::Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         tokio::task::yield_now().await;   // some work
+    ///         sum.fetch_add(n, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// events.dispatch(5).wait().await;
+    /// assert_eq!(total.load(Ordering::SeqCst), 5);
+    /// # }
+    /// ```
     pub async fn wait(&self) {
         all_done(&self.tickets).await;
     }
@@ -240,11 +437,45 @@ impl Dispatch {
     ///
     /// [`Elapsed`] when a handler has not finished with the event in time (it is stuck, or never took
     /// it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u8>();
+    /// let _stuck = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+    ///     let _first = queue.pop().await;
+    ///     std::future::pending::<()>().await;   // never asks for the next event
+    /// });
+    /// let dispatch = events.dispatch(1);
+    /// assert!(dispatch.wait_timeout(Duration::from_secs(5)).await.is_err());
+    /// assert_eq!(dispatch.states(), [chime::ItemState::Running]);
+    /// # }
+    /// ```
     pub async fn wait_timeout(&self, timeout: Duration) -> Result<(), Elapsed> {
         self.sched.timeout(timeout, self.wait()).await
     }
 
     /// Withdraws the event from the handlers that have not taken it yet; returns how many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use chime::ItemState;
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u8>();
+    /// let _subscription = events.subscribe(|mut queue: chime::Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// let dispatch = events.dispatch(1);
+    /// assert_eq!(dispatch.cancel(), 1);                       // not taken yet: withdrawn
+    /// assert_eq!(dispatch.states(), [ItemState::Cancelled]);
+    /// assert_eq!(dispatch.cancel(), 0);
+    /// # }
+    /// ```
     pub fn cancel(&self) -> usize {
         self.tickets.iter().filter(|t| t.cancel()).count()
     }

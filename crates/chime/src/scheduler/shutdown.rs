@@ -5,6 +5,8 @@ use super::{Lifecycle, Scheduler};
 
 /// What [`Scheduler::shutdown`] did.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// let sched = chime::Scheduler::start();
@@ -37,6 +39,8 @@ impl Scheduler {
     /// Shutdown waits for every worker to end, as Copas' workers drain: a worker that keeps running
     /// after its `pop` returned `None` holds shutdown up (bound it with
     /// [`timeout`](Self::timeout) if that can happen).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

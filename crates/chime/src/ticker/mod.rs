@@ -24,12 +24,28 @@ use crate::record::Missed;
 use crate::scheduler::Scheduler;
 
 /// The previous `(remaining, interval)` of a ticker, as `settime` returns it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// # use std::time::Duration;
+/// # let secs = Duration::from_secs;
+/// let sched = chime::Scheduler::start();
+/// let mut ticker = sched.ticker();
+/// let before: chime::TickerTimes = ticker.settime(Some(secs(5)), Some(secs(1)))?;
+/// assert_eq!(before, (None, None));
+/// assert_eq!(ticker.gettime(), (Some(secs(5)), Some(secs(1))));
+/// # Ok(()) }
+/// ```
 pub type TickerTimes = (Option<Duration>, Option<Duration>);
 
 /// A timer with `timerfd` semantics: arm it with [`settime`](Self::settime), and
 /// [`read`](Self::read) returns how many expirations passed since the last read (waiting for one
 /// when there are none), so a slow reader learns how much it missed instead of losing it (tokio's
 /// `Interval` drops missed ticks silently).
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -56,15 +72,21 @@ enum Engine {
 }
 
 impl Scheduler {
-    /// A disarmed monotonic ticker on this scheduler's wheel, following tokio's clock.
+    /// A disarmed monotonic ticker on this scheduler's wheel, following tokio's clock (so paused-clock
+    /// tests are exact).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sched = chime::Scheduler::start();
     /// let ticker = sched.ticker();
+    /// assert_eq!(ticker.gettime(), (None, None), "disarmed");
     /// assert!(!ticker.is_kernel());
     /// # }
     /// ```
+    ///
+    /// Ratchet's `ratchet.timerfd.new()`, whose default clock is the monotonic one.
     pub fn ticker(&self) -> Ticker {
         Ticker { engine: Engine::Wheel(wheel::WheelTicker::new(self.clone())) }
     }
@@ -72,19 +94,31 @@ impl Scheduler {
 
 impl Ticker {
     /// A disarmed ticker on `clock`: a kernel `timerfd` on Linux; elsewhere the monotonic clock on
-    /// chime's wheel.
+    /// chime's wheel (a scheduler of its own).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the kernel refuses the timer (or outside a tokio runtime with I/O enabled);
-    /// [`Error::InvalidOption`] (`clock`) for a clock the platform lacks.
+    /// [`Error::Io`] when the kernel refuses the timer (an old kernel without the clock, no descriptors
+    /// left). Elsewhere than Linux, [`Error::InvalidOption`] (`clock`) for a clock other than the
+    /// monotonic one, and [`Error::NoRuntime`] outside a tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// On Linux, outside a tokio runtime or in one built without I/O (tokio's `enable_io`): the
+    /// `timerfd` is registered with the runtime's reactor.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
-    /// let ticker = chime::Ticker::new(chime::Clock::Realtime)?;
-    /// assert_eq!(ticker.clock(), chime::Clock::Realtime);
+    /// use chime::{Clock, Ticker};
+    /// let ticker = Ticker::new(Clock::Realtime)?;
+    /// assert_eq!(ticker.clock(), Clock::Realtime);
+    /// assert_eq!(ticker.gettime(), (None, None), "disarmed");
     /// # Ok(()) }
     /// ```
+    ///
+    /// Ratchet's `ratchet.timerfd.new("realtime")` (or `"monotonic"`, its default).
     pub fn new(clock: Clock) -> Result<Ticker, Error> {
         #[cfg(target_os = "linux")]
         {
@@ -101,6 +135,17 @@ impl Ticker {
     }
 
     /// The clock the ticker follows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{Clock, Ticker};
+    /// let sched = chime::Scheduler::start();
+    /// assert_eq!(sched.ticker().clock(), Clock::Monotonic);
+    /// assert_eq!(Ticker::new(Clock::Boottime)?.clock(), Clock::Boottime);
+    /// # Ok(()) }
+    /// ```
     pub fn clock(&self) -> Clock {
         match &self.engine {
             Engine::Wheel(_) => Clock::Monotonic,
@@ -110,6 +155,16 @@ impl Ticker {
     }
 
     /// Whether a kernel `timerfd` backs the ticker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// assert!(!sched.ticker().is_kernel());
+    /// assert!(chime::Ticker::new(chime::Clock::Monotonic)?.is_kernel(), "on Linux");
+    /// # Ok(()) }
+    /// ```
     pub fn is_kernel(&self) -> bool {
         !matches!(self.engine, Engine::Wheel(_))
     }
@@ -125,11 +180,23 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`missed`) for a policy other than `Skip` on a kernel ticker, which
     /// counts like `timerfd` does.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
     /// let sched = chime::Scheduler::start();
+    /// use chime::{Clock, Missed, Ticker};
     /// let mut ticker = sched.ticker();
-    /// ticker.set_missed(chime::Missed::Burst)?;
+    /// ticker.set_missed(Missed::Burst)?;
+    /// ticker.settime(Some(ms(100)), Some(ms(100)))?;
+    /// sched.sleep(ms(350)).await;   // three expirations pass
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 0, "caught up");
+    /// assert!(Ticker::new(Clock::Monotonic)?.set_missed(Missed::Burst).is_err(), "a timerfd counts");
     /// # Ok(()) }
     /// ```
     pub fn set_missed(&mut self, missed: Missed) -> Result<(), Error> {
@@ -156,16 +223,22 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`initial`, `interval`) for a duration the clock cannot hold;
     /// [`Error::Io`] if the kernel refuses.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-    /// use std::time::Duration;
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
     /// let sched = chime::Scheduler::start();
     /// let mut ticker = sched.ticker();
-    /// ticker.settime(Some(Duration::from_secs(30)), Some(Duration::from_secs(30)))?;
+    /// ticker.settime(Some(secs(30)), Some(secs(30)))?;
     /// let old = ticker.settime(None, None)?;   // disarm
-    /// assert_eq!(old, (Some(Duration::from_secs(30)), Some(Duration::from_secs(30))));
+    /// assert_eq!(old, (Some(secs(30)), Some(secs(30))));
+    /// assert_eq!(ticker.gettime(), (None, None));
     /// # Ok(()) }
     /// ```
+    ///
+    /// Ratchet's `tfd:settime(30.0, 30.0)`; `tfd:settime()` (no arguments, or zero) disarms.
     pub fn settime(
         &mut self,
         initial: Option<Duration>,
@@ -179,15 +252,21 @@ impl Ticker {
     ///
     /// # Errors
     ///
-    /// As [`settime`](Self::settime).
+    /// [`Error::InvalidOption`] (`deadline`, `interval`) for a time the clock cannot hold;
+    /// [`Error::Io`] if the kernel refuses.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-    /// use std::time::Duration;
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
     /// let sched = chime::Scheduler::start();
     /// let mut ticker = sched.ticker();
-    /// ticker.settime_at(tokio::time::Instant::now() + Duration::from_secs(2), None)?;
+    /// let start = tokio::time::Instant::now();
+    /// ticker.settime_at(start + secs(2), None)?;
     /// assert_eq!(ticker.read().await?, 1);
+    /// assert_eq!(start.elapsed(), secs(2));
     /// # Ok(()) }
     /// ```
     pub fn settime_at(
@@ -207,11 +286,18 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`deadline`) on a ticker whose clock is not [`Clock::Realtime`], or
     /// for a deadline before 1970; [`Error::Io`] if the kernel refuses.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use std::time::{Duration, SystemTime};
     /// let mut ticker = chime::Ticker::new(chime::Clock::Realtime)?;
     /// ticker.settime_at_system(SystemTime::now() + Duration::from_secs(60), None)?;
+    /// let (remaining, interval) = ticker.gettime();
+    /// assert!(remaining.unwrap() > Duration::from_secs(50) && interval.is_none());
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.ticker().settime_at_system(SystemTime::now(), None);
+    /// assert!(matches!(refused, Err(chime::Error::InvalidOption(o)) if o.option() == "deadline"));
     /// # Ok(()) }
     /// ```
     pub fn settime_at_system(
@@ -224,6 +310,22 @@ impl Ticker {
 
     /// `(remaining, interval)`: time to the next expiration (`None` when disarmed) and the interval
     /// (`None` for a one-shot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
+    /// let sched = chime::Scheduler::start();
+    /// let mut ticker = sched.ticker();
+    /// ticker.settime(Some(secs(30)), Some(secs(30)))?;
+    /// sched.sleep(secs(10)).await;
+    /// assert_eq!(ticker.gettime(), (Some(secs(20)), Some(secs(30))));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Ratchet's `tfd:gettime()`.
     pub fn gettime(&self) -> TickerTimes {
         match &self.engine {
             Engine::Wheel(w) => w.gettime(),
@@ -251,6 +353,27 @@ impl Ticker {
     /// [`Error::NotArmed`] with nothing counted and nothing armed (it would wait forever);
     /// [`Error::ClockChanged`] after a wall-clock change under [`settime_at_system`](Self::settime_at_system);
     /// [`Error::Shutdown`] if a wheel ticker's scheduler shuts down while it waits; [`Error::Io`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
+    /// let sched = chime::Scheduler::start();
+    /// let start = tokio::time::Instant::now();
+    /// let mut ticker = sched.ticker();
+    /// ticker.settime(Some(secs(5)), Some(secs(5)))?;
+    /// sched.sleep(secs(60)).await;           // 60 seconds of processing
+    /// assert_eq!(ticker.read().await?, 12);     // right away
+    /// assert_eq!(ticker.read().await?, 1);      // waits for the next tick
+    /// assert_eq!(start.elapsed(), secs(65));
+    /// assert_eq!(sched.ticker().read().await, Err(chime::Error::NotArmed));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Ratchet's `tfd:read()`: "would return 12 right away", then "pauses thread until next 5
+    /// second tick".
     pub async fn read(&mut self) -> Result<u64, Error> {
         std::future::poll_fn(|cx| self.poll_read(cx)).await
     }
@@ -260,6 +383,22 @@ impl Ticker {
     /// # Errors
     ///
     /// [`Error::ClockChanged`] and [`Error::Io`] as [`read`](Self::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// let mut ticker = sched.ticker();
+    /// ticker.settime(Some(ms(100)), Some(ms(100)))?;
+    /// assert_eq!(ticker.try_read()?, 0);
+    /// sched.sleep(ms(250)).await;
+    /// assert_eq!(ticker.try_read()?, 2);
+    /// assert_eq!(ticker.try_read()?, 0, "the count was reset");
+    /// # Ok(()) }
+    /// ```
     pub fn try_read(&mut self) -> Result<u64, Error> {
         match &mut self.engine {
             Engine::Wheel(w) => Ok(w.try_read()),
@@ -269,6 +408,26 @@ impl Ticker {
     }
 
     /// The polling form of [`read`](Self::read), for hand-written futures.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// let mut ticker = sched.ticker();
+    /// ticker.settime(Some(ms(10)), None)?;
+    /// let count = std::future::poll_fn(|cx| ticker.poll_read(cx)).await?;
+    /// assert_eq!(count, 1);
+    /// let spent = std::future::poll_fn(|cx| ticker.poll_read(cx)).await;
+    /// assert_eq!(spent, Err(chime::Error::NotArmed), "a spent one-shot");
+    /// # Ok(()) }
+    /// ```
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<u64, Error>> {
         match &mut self.engine {
             Engine::Wheel(w) => w.poll_read(cx),
@@ -288,6 +447,8 @@ impl Ticker {
 
 /// The counts, one per [`read`](Ticker::read); the stream ends when the ticker is disarmed with
 /// nothing left to count, and yields the error otherwise.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

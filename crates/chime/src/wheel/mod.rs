@@ -56,6 +56,18 @@ use slab::{Loc, Slab};
 /// A hierarchical timing wheel holding values of type `T` until their deadlines.
 ///
 /// See the [module documentation](self) for the algorithm.
+///
+/// # Examples
+///
+/// ```
+/// use chime::wheel::Wheel;
+/// let mut wheel = Wheel::new();
+/// wheel.insert(2_000, "second");
+/// wheel.insert(1_000, "first");
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("first"));
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("second"));
+/// assert_eq!(wheel.pop(5_000), None);
+/// ```
 pub struct Wheel<T> {
     slab: Slab<T>,
     levels: Box<[Level; LEVELS]>,
@@ -73,6 +85,8 @@ impl<T> Default for Wheel<T> {
 impl<T> Wheel<T> {
     /// An empty wheel whose time starts at 0.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let wheel: chime::wheel::Wheel<()> = chime::wheel::Wheel::new();
     /// assert_eq!(wheel.next_deadline(), None);
@@ -82,6 +96,8 @@ impl<T> Wheel<T> {
     }
 
     /// An empty wheel with room for `capacity` entries before its slab reallocates.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let wheel: chime::wheel::Wheel<u8> = chime::wheel::Wheel::with_capacity(1024);
@@ -98,6 +114,8 @@ impl<T> Wheel<T> {
 
     /// Number of entries, armed or not.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// wheel.insert(5, ());
@@ -110,6 +128,8 @@ impl<T> Wheel<T> {
 
     /// Whether the wheel holds no entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert!(chime::wheel::Wheel::<()>::new().is_empty());
     /// ```
@@ -118,6 +138,8 @@ impl<T> Wheel<T> {
     }
 
     /// The time the wheel was last polled to.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::<()>::new();
@@ -133,6 +155,8 @@ impl<T> Wheel<T> {
     /// # Panics
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -151,6 +175,8 @@ impl<T> Wheel<T> {
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert_unarmed('x');
@@ -164,6 +190,8 @@ impl<T> Wheel<T> {
 
     /// Arms `key` at `deadline`, whether it was armed or not; it then counts as armed last among equal
     /// deadlines. Returns `false` for a key that is gone.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -185,6 +213,8 @@ impl<T> Wheel<T> {
 
     /// Takes `key` off the wheel but keeps its value. Returns `false` for a key that is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, ());
@@ -202,6 +232,8 @@ impl<T> Wheel<T> {
 
     /// Removes `key` and returns its value; `None` if it is gone (removed, or popped).
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, 'x');
@@ -216,6 +248,8 @@ impl<T> Wheel<T> {
 
     /// Removes `key` and returns its value and whether it was armed (in one lookup); `None` if it
     /// is gone.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -233,6 +267,8 @@ impl<T> Wheel<T> {
 
     /// The value of `key`.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, 'x');
@@ -243,6 +279,8 @@ impl<T> Wheel<T> {
     }
 
     /// The value of `key`, mutably.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -255,6 +293,8 @@ impl<T> Wheel<T> {
     }
 
     /// The deadline of `key` if it is armed.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -271,6 +311,8 @@ impl<T> Wheel<T> {
     /// The deadline `key` was last armed for, kept after it expires (so a popped run knows when it was
     /// due). `None` for a key that is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, ());
@@ -286,6 +328,8 @@ impl<T> Wheel<T> {
     /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
     /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
     /// armed.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -310,6 +354,8 @@ impl<T> Wheel<T> {
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in
     /// deadline order (arming order among equal deadlines). The entry stays in the wheel, unarmed:
     /// [`remove`](Self::remove) it, or [`rearm`](Self::rearm) it for its next run.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -346,6 +392,8 @@ impl<T> Wheel<T> {
 
     /// [`poll`](Self::poll), then removes the entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, "x");
@@ -360,6 +408,8 @@ impl<T> Wheel<T> {
 
     /// Keys of every entry, armed or not, in slab order.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let a = wheel.insert(10, ());
@@ -371,6 +421,8 @@ impl<T> Wheel<T> {
 
     /// Bytes allocated by the wheel itself (slab, slot lists and levels), not by the values' own heap
     /// data. For benchmarks of the engine's memory per timer.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();

@@ -26,6 +26,8 @@ use crate::unwind::{CatchUnwind, PanicReport};
 /// A handle to a worker: push items to its queue, close it, join it. Clones push to the same worker;
 /// when the last handle is dropped, the queue closes and the worker drains it and ends.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// use chime::{Queue, Worker};
@@ -68,6 +70,22 @@ impl<T> Drop for Worker<T> {
 }
 
 /// How a worker ended, from [`Worker::join`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sched = chime::Scheduler::start();
+/// let worker = sched.worker(|mut queue: chime::Queue<u8>| async move {
+///     if queue.pop().await == Some(0) { panic!("zero") }
+/// });
+/// worker.push(0).unwrap();
+/// worker.push(1).unwrap();
+/// let exit: chime::WorkerExit<u8> = worker.join().await;
+/// assert_eq!(exit.panic.as_deref(), Some("zero"));
+/// assert_eq!(exit.unprocessed, [1]);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct WorkerExit<T> {
@@ -78,12 +96,29 @@ pub struct WorkerExit<T> {
 }
 
 impl<T: Send + 'static> Worker<T> {
-    /// Queues `item`; the returned [`Ticket`] follows it.
+    /// Queues `item`, without waiting; the returned [`Ticket`] follows it.
     ///
     /// # Errors
     ///
     /// [`PushError::Gone`] once the worker is closed or ended, [`PushError::Full`] when a bounded
     /// worker's queue is full; both hand the item back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// let ticket = worker.push(1)?;
+    /// assert_eq!(ticket.state(), ItemState::Queued);
+    /// assert_eq!(ticket.done().await, ItemState::Completed);
+    /// worker.close();
+    /// assert_eq!(worker.push(2).unwrap_err().into_inner(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas' `w:push(data)`.
     pub fn push(&self, item: T) -> Result<Ticket, PushError<T>> {
         let mut state = self.shared.lock();
         if state.closed {
@@ -118,6 +153,22 @@ impl<T: Send + 'static> Worker<T> {
     ///
     /// [`SendError`] (with the item) if the worker closes or ends first: waiting for room is the
     /// only other way a send could fail, and it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().bounded(1).spawn(|mut queue: Queue<u32>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// worker.push(1)?;
+    /// assert!(worker.push(2).unwrap_err().is_full());
+    /// let ticket = worker.send(2).await?;   // waits until the worker takes 1
+    /// assert_eq!(ticket.done().await, ItemState::Completed);
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&self, mut item: T) -> Result<Ticket, SendError<T>> {
         loop {
             let room = self.shared.room.notified();
@@ -133,32 +184,126 @@ impl<T: Send + 'static> Worker<T> {
     }
 
     /// Closes the queue: no more pushes; the worker drains what is queued, then `pop` returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.close();
+    /// assert!(worker.push(2).unwrap_err().is_gone());
+    /// assert_eq!(rx.recv().await, Some(1), "what was queued is still processed");
+    /// assert_eq!(rx.recv().await, None, "then the worker ends");
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) {
         self.shared.close();
     }
 
     /// Whether the queue is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// assert!(!worker.is_closed());
+    /// worker.close();
+    /// assert!(worker.is_closed());
+    /// # }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
 
     /// Whether the worker's task has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u8>| async move {
+    ///     let _one = queue.pop().await;   // handles one item, then returns
+    /// });
+    /// assert!(!worker.is_finished());
+    /// worker.push(1)?.done().await;
+    /// assert!(worker.is_finished());
+    /// # Ok(()) }
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.shared.lock().finished
     }
 
     /// Items waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(worker.len(), 2, "the worker has not run yet");
+    /// worker.push(3)?.done().await;
+    /// assert_eq!(worker.len(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.lock().items.len()
     }
 
     /// Whether no item is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// assert!(worker.is_empty());
+    /// let ticket = worker.push(1)?;
+    /// assert!(!worker.is_empty());
+    /// ticket.done().await;
+    /// assert!(worker.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Waits for the worker's task to end (it does once closed and drained, if it returns, or if it
     /// panics) and takes what it left. Does not close the worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move {
+    ///     let _first = queue.pop().await;   // takes one item, then returns
+    /// });
+    /// for n in 1..=3 {
+    ///     worker.push(n)?;
+    /// }
+    /// let exit = worker.join().await;
+    /// assert_eq!(exit.unprocessed, [2, 3], "handed back, not dropped");
+    /// assert!(exit.panic.is_none());
+    /// # Ok(()) }
+    /// ```
     pub async fn join(self) -> WorkerExit<T> {
         self.shared.wait_finished().await;
         let mut state = self.shared.lock();
@@ -167,6 +312,8 @@ impl<T: Send + 'static> Worker<T> {
 }
 
 /// Configures a worker: a name, a bound, a restart policy. Made by [`Scheduler::worker_builder`].
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -177,7 +324,8 @@ impl<T: Send + 'static> Worker<T> {
 ///     .bounded(100)
 ///     .restart_on_panic(3)
 ///     .spawn(|mut queue: chime::Queue<u64>| async move { while queue.pop().await.is_some() {} });
-/// # drop(worker); }
+/// assert_eq!(worker.push(1).unwrap().done().await, chime::ItemState::Completed);
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a worker builder does nothing until spawned"]
@@ -192,6 +340,20 @@ pub struct WorkerBuilder {
 
 impl WorkerBuilder {
     /// A name for reports (panics, tracing).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(String::new()));
+    /// let hook = seen.clone();
+    /// let sched = chime::Scheduler::builder().on_panic(move |r| *hook.lock().unwrap() = r.source().to_string()).start();
+    /// let worker = sched.worker_builder().name("mailer").spawn(|_queue: chime::Queue<()>| async { panic!("smtp down") });
+    /// assert_eq!(worker.join().await.panic.as_deref(), Some("smtp down"));
+    /// assert_eq!(*seen.lock().unwrap(), r#"worker "mailer""#);
+    /// # }
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -201,6 +363,26 @@ impl WorkerBuilder {
     /// [`Worker::send`] waits. A capacity of 0 makes a rendezvous, as crossbeam's zero-capacity
     /// channel: a push succeeds only while the worker waits in [`Queue::pop`], and `send` waits for
     /// that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().bounded(2).spawn(|mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert!(worker.push(3).unwrap_err().is_full());
+    /// let rendezvous = sched.worker_builder().bounded(0).spawn(|mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// assert!(rendezvous.push(1).unwrap_err().is_full(), "the worker is not waiting in pop yet");
+    /// rendezvous.send(1).await?;   // waits until it is
+    /// # Ok(()) }
+    /// ```
     pub fn bounded(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -208,6 +390,24 @@ impl WorkerBuilder {
 
     /// Starts the worker function again, with the same queue, after a panic, up to `restarts` times;
     /// the item it held is marked [`ItemState::Failed`] each time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().restart_on_panic(1).spawn(|mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         if n == 13 { panic!("unlucky") }
+    ///     }
+    /// });
+    /// let bad = worker.push(13)?;
+    /// let good = worker.push(14)?;
+    /// assert_eq!(bad.done().await, ItemState::Failed);
+    /// assert_eq!(good.done().await, ItemState::Completed, "restarted on the same queue");
+    /// # Ok(()) }
+    /// ```
     pub fn restart_on_panic(mut self, restarts: u32) -> Self {
         self.restarts = restarts;
         self
@@ -219,6 +419,23 @@ impl WorkerBuilder {
     }
 
     /// Starts the worker: `run` is called with its queue (again after each allowed restart).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().name("squares").spawn(|mut queue: Queue<(u64, tokio::sync::oneshot::Sender<u64>)>| async move {
+    ///     while let Some((n, reply)) = queue.pop().await {
+    ///         let _ = reply.send(n * n);
+    ///     }
+    /// });
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// worker.push((12, tx))?;
+    /// assert_eq!(rx.await.unwrap(), 144);
+    /// # Ok(()) }
+    /// ```
     pub fn spawn<T, F, Fut>(self, mut run: F) -> Worker<T>
     where
         T: Send + 'static,
@@ -258,19 +475,27 @@ impl WorkerBuilder {
 }
 
 impl Scheduler {
-    /// Copas' `addworker`: starts a worker task with its own queue. It runs only while it has data:
+    /// Starts a worker task with its own queue. It runs only while it has data:
     /// `queue.pop().await` waits for the next item.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
     /// let sched = chime::Scheduler::start();
-    /// let worker = sched.worker(|mut queue: chime::Queue<u32>| async move {
-    ///     while let Some(n) = queue.pop().await { println!("{n}"); }
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n + 1); }
     /// });
     /// let ticket = worker.push(1)?;
-    /// ticket.done().await;
+    /// assert_eq!(rx.recv().await, Some(2));
+    /// assert_eq!(ticket.done().await, ItemState::Completed);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Copas' `copas.addworker(function(queue) ... end)`; Knot's `worker.coroutine(f)` is a worker
+    /// with no items.
     pub fn worker<T, F, Fut>(&self, run: F) -> Worker<T>
     where
         T: Send + 'static,
@@ -285,6 +510,20 @@ impl Scheduler {
     }
 
     /// A builder for a worker with a name, a bound or a restart policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().bounded(1).spawn(|mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// worker.push(1)?;
+    /// assert!(worker.push(2).unwrap_err().is_full());
+    /// # Ok(()) }
+    /// ```
     pub fn worker_builder(&self) -> WorkerBuilder {
         WorkerBuilder { sched: self.clone(), name: None, capacity: None, restarts: 0, lifecycle: false }
     }
