@@ -55,11 +55,8 @@ impl Scheduler {
     /// # Errors
     ///
     /// [`Error::Io`] when the descriptor cannot be duplicated or registered with tokio's reactor (a
-    /// regular file, for instance); [`Error::Shutdown`] after shutdown.
-    ///
-    /// # Panics
-    ///
-    /// On a tokio runtime built without I/O (tokio's `enable_io`).
+    /// regular file, for instance, or a runtime built without I/O); [`Error::Shutdown`] after
+    /// shutdown.
     ///
     /// # Examples
     ///
@@ -96,8 +93,9 @@ impl Scheduler {
         // `AsyncFd::with_interest` is deprecated because a generic `T` might report another
         // descriptor over time; this `OwnedFd` is ours alone and reports the one it owns until dropped.
         #[allow(deprecated)]
-        let fd = AsyncFd::with_interest(owned, interest)
-            .map_err(|e| Error::io("registering the descriptor", e))?;
+        let fd = crate::unwind::register("registering the descriptor", || {
+            AsyncFd::with_interest(owned, interest)
+        })?;
         let hooks = driver.hooks.clone();
         let shared = Arc::downgrade(&self.shared);
         let id = self.shared.registry.add_task(|id| {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::registry::Registry;
-use super::{Lifecycle, Scheduler, Shared};
+use super::{Scheduler, Shared};
 use crate::clock::{TimeSource, WallClock};
 use crate::driver::{self, Config, Driver, Hooks};
 use crate::error::Error;
@@ -238,9 +238,7 @@ impl SchedulerBuilder {
         let announcer = Arc::downgrade(&shared);
         runtime.spawn(async move {
             if let Some(shared) = announcer.upgrade() {
-                for stage in [Lifecycle::Starting, Lifecycle::Started] {
-                    drop(shared.registry.announce(stage));
-                }
+                shared.registry.announce_start();
             }
             run.await;
         });

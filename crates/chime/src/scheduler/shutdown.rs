@@ -57,6 +57,7 @@ impl Scheduler {
             driver.task_exited().await;
             return ShutdownReport::default();
         }
+        registry.announce_start(); // a shutdown before the driver's first run comes after its start
         registry.announce(Lifecycle::Stopping).await;
         let timers_cancelled = driver.stop();
         let (workers, items_unprocessed) = registry.close_workers(Phase::Work).await;

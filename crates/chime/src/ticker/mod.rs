@@ -97,14 +97,10 @@ impl Ticker {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the kernel refuses the timer (an old kernel without the clock, no descriptors
-    /// left). Elsewhere than Linux, [`Error::InvalidOption`] (`clock`) for a clock other than the
-    /// monotonic one, and [`Error::NoRuntime`] outside a tokio runtime.
-    ///
-    /// # Panics
-    ///
-    /// On Linux, outside a tokio runtime or in one built without I/O (tokio's `enable_io`): the
-    /// `timerfd` is registered with the runtime's reactor.
+    /// [`Error::NoRuntime`] outside a tokio runtime; [`Error::Io`] when the kernel refuses the timer
+    /// (an old kernel without the clock, no descriptors left) or the runtime was built without I/O
+    /// (tokio's `enable_io`: the `timerfd` is registered with the runtime's reactor). Elsewhere than
+    /// Linux, [`Error::InvalidOption`] (`clock`) for a clock other than the monotonic one.
     ///
     /// # Examples
     ///
