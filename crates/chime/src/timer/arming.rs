@@ -82,7 +82,7 @@ impl TimerBuilder<'_> {
 
     fn arm_with(self, owned: bool) -> Result<TimerId, Error> {
         if let Some(conflict) = self.conflict {
-            return Err(conflict);
+            return Err(*conflict);
         }
         let driver = self.sched.driver();
         if driver.is_stopped() {
@@ -100,16 +100,16 @@ impl TimerBuilder<'_> {
         let run = self.expire.ok_or_else(|| {
             Error::invalid("on_expire", "a timer needs .on_expire(..) or .on_expire_async(..)")
         })?;
-        let (plan, expire, on_cancel, fixed) = if self.cluster.is_unset() {
+        let cluster = self.cluster.filter(|cluster| !cluster.is_unset());
+        let (plan, expire, on_cancel, fixed) = if let Some(cluster) = cluster {
+            let beat = cluster::heartbeat(self.sched, *cluster, plan, self.interval, run, self.on_cancel)?;
+            (beat.plan, beat.expire, Some(beat.on_cancel), true)
+        } else {
             let expire = match run {
                 Run::Sync(expire) => expire,
                 Run::Async(start) => spawn_runs(driver, start),
             };
             (plan, expire, self.on_cancel, false)
-        } else {
-            let beat =
-                cluster::heartbeat(self.sched, self.cluster, plan, self.interval, run, self.on_cancel)?;
-            (beat.plan, beat.expire, Some(beat.on_cancel), true)
         };
         let (deadline, grid) = plan.start(driver.time.arm_now(), draw(plan.jitter))?;
         let on_arm = self.on_arm.map(|on_arm| first_arm(driver, on_arm));

@@ -44,8 +44,10 @@ pub struct TimerBuilder<'a> {
     pub(super) expire: Option<Run>,
     pub(super) on_cancel: Option<CancelFn>,
     pub(super) cancel_on_panic: bool,
-    pub(super) cluster: ClusterPlan,
-    pub(super) conflict: Option<Error>,
+    /// Boxed, and only once a cluster option is set: local timers (nearly all) carry one word.
+    pub(super) cluster: Option<Box<ClusterPlan>>,
+    /// A second expire callback was set (an error reported at arming); boxed for the same reason.
+    pub(super) conflict: Option<Box<Error>>,
 }
 
 impl std::fmt::Debug for TimerBuilder<'_> {
@@ -80,6 +82,11 @@ impl Scheduler {
 }
 
 impl<'a> TimerBuilder<'a> {
+    /// The cluster options, made on first use.
+    pub(super) fn cluster_plan(&mut self) -> &mut ClusterPlan {
+        self.cluster.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn new(sched: &'a Scheduler, interval: Duration) -> Self {
         TimerBuilder {
             sched,
@@ -93,7 +100,7 @@ impl<'a> TimerBuilder<'a> {
             expire: None,
             on_cancel: None,
             cancel_on_panic: false,
-            cluster: ClusterPlan::default(),
+            cluster: None,
             conflict: None,
         }
     }

@@ -65,7 +65,8 @@ impl TimerBuilder<'_> {
     /// Copas' `expire_cb`, resty.timer's `expire`, TINN's `TimerFunc`.
     pub fn on_expire(mut self, on_expire: impl FnMut(&Fire) + Send + 'static) -> Self {
         if self.expire.is_some() {
-            self.conflict = Some(Error::invalid("on_expire", "set twice (or with .on_expire_async)"));
+            self.conflict =
+                Some(Box::new(Error::invalid("on_expire", "set twice (or with .on_expire_async)")));
         }
         self.expire = Some(Run::Sync(Box::new(on_expire)));
         self
@@ -109,7 +110,8 @@ impl TimerBuilder<'_> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         if self.expire.is_some() {
-            self.conflict = Some(Error::invalid("on_expire_async", "set twice (or with .on_expire)"));
+            self.conflict =
+                Some(Box::new(Error::invalid("on_expire_async", "set twice (or with .on_expire)")));
         }
         let mut on_expire = on_expire;
         let boxed: AsyncRun = Box::new(move |fire| Box::pin(on_expire(fire)));

@@ -53,7 +53,7 @@ impl TimerBuilder<'_> {
     ///
     /// resty.timer's `key_name`, with which "the timer will only be executed in a single worker".
     pub fn key(mut self, name: impl Into<String>) -> Self {
-        self.cluster.key = Some(name.into());
+        self.cluster_plan().key = Some(name.into());
         self
     }
 
@@ -79,7 +79,7 @@ impl TimerBuilder<'_> {
     ///
     /// resty.timer's `shm_name`: where the workers that share a `key_name` meet.
     pub fn coordinator(mut self, coordinator: impl Coordinator) -> Self {
-        self.cluster.coordinator = Some(Arc::new(coordinator));
+        self.cluster_plan().coordinator = Some(Arc::new(coordinator));
         self
     }
 
@@ -111,7 +111,7 @@ impl TimerBuilder<'_> {
     ///
     /// resty.timer's `sub_interval`.
     pub fn sub_interval(mut self, sub_interval: Duration) -> Self {
-        self.cluster.sub_interval = Some(sub_interval);
+        self.cluster_plan().sub_interval = Some(sub_interval);
         self
     }
 
@@ -142,7 +142,7 @@ impl TimerBuilder<'_> {
     /// # Ok(()) }
     /// ```
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.cluster.lease = Some(lease);
+        self.cluster_plan().lease = Some(lease);
         self
     }
 
@@ -172,7 +172,7 @@ impl TimerBuilder<'_> {
     /// # Ok(()) }
     /// ```
     pub fn misfire(mut self, misfire: Misfire) -> Self {
-        self.cluster.misfire = misfire;
+        self.cluster_plan().misfire = misfire;
         self
     }
 }
