@@ -21,12 +21,18 @@
 mod core;
 mod mailbox;
 mod modules;
+mod node;
+mod openresty;
 mod relay;
 mod runtime;
+mod shdict;
 mod slots;
 mod stdlib;
+mod store;
 
-pub use runtime::{Runtime, RuntimeBuilder};
+pub use node::{NodeConfig, parse_size};
+pub use runtime::{Mode, Runtime, RuntimeBuilder};
+pub use store::StoreUrl;
 
 /// The Lua this build embeds.
 #[cfg(feature = "lua54")]

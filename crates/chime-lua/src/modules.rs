@@ -22,6 +22,9 @@ const MODULES: &[(&str, &str, &str)] = &[
     ("Application", "=[chime-lua] Application.lua", include_str!("../lua/tinn_application.lua")),
     ("IOProcessor", "=[chime-lua] IOProcessor.lua", include_str!("../lua/tinn_application.lua")),
     ("Timer", "=[chime-lua] Timer.lua", include_str!("../lua/tinn_timer.lua")),
+    ("ngx", "=[chime-lua] ngx.lua", include_str!("../lua/ngx.lua")),
+    ("resty.timer", "=[chime-lua] resty/timer.lua", include_str!("../lua/resty_timer.lua")),
+    ("chime.openresty", "=[chime-lua] openresty.lua", include_str!("../lua/openresty.lua")),
 ];
 
 /// The runtime's own Lua half, run once at start with the `core` table.
