@@ -212,6 +212,11 @@ impl Core {
         })
     }
 
+    /// What the slot with this id is, if it is live.
+    pub(crate) fn slot(&self, id: u64) -> Option<Kind> {
+        self.slots.borrow().get(id)
+    }
+
     /// Releases a one-shot after its callback: `true` if it was freed (not re-armed meanwhile).
     fn fired(&self, id: u64) -> mlua::Result<bool> {
         if self.slots.borrow().get(id) == Some(Kind::Firing) {
@@ -348,6 +353,9 @@ impl Core {
         });
         crate::relay::install(core, lua, &t)?;
         crate::openresty::install(core, lua, &t)?;
+        crate::knot::install(core, lua, &t)?;
+        crate::control::install(core, lua, &t)?;
+        crate::timerfd::install(core, lua, &t)?;
         Ok(t)
     }
 }

@@ -18,8 +18,10 @@
 //!
 //! [`Scheduler`]: chime::Scheduler
 
+mod control;
 mod core;
 mod mailbox;
+mod knot;
 mod modules;
 mod node;
 mod openresty;
@@ -29,6 +31,7 @@ mod shdict;
 mod slots;
 mod stdlib;
 mod store;
+mod timerfd;
 
 pub use node::{NodeConfig, parse_size};
 pub use runtime::{Mode, Runtime, RuntimeBuilder};

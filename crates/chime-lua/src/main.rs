@@ -48,6 +48,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
+    // Long-running programs print as they go: stdout is line-buffered even into a pipe, so a
+    // worker killed by a signal has not lost what it printed.
+    if let Err(e) = rt.exec("io.stdout:setvbuf('line')", "(chime-lua)") {
+        return report(e);
+    }
     if let Err(e) = set_arg(&rt, &options) {
         return fail(e);
     }

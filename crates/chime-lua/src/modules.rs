@@ -25,6 +25,10 @@ const MODULES: &[(&str, &str, &str)] = &[
     ("ngx", "=[chime-lua] ngx.lua", include_str!("../lua/ngx.lua")),
     ("resty.timer", "=[chime-lua] resty/timer.lua", include_str!("../lua/resty_timer.lua")),
     ("chime.openresty", "=[chime-lua] openresty.lua", include_str!("../lua/openresty.lua")),
+    ("knot", "=[chime-lua] knot.lua", include_str!("../lua/knot.lua")),
+    ("cqueues", "=[chime-lua] cqueues.lua", include_str!("../lua/cqueues.lua")),
+    ("cqueues.condition", "=[chime-lua] cqueues/condition.lua", include_str!("../lua/cqueues_condition.lua")),
+    ("ratchet", "=[chime-lua] ratchet.lua", include_str!("../lua/ratchet.lua")),
 ];
 
 /// The runtime's own Lua half, run once at start with the `core` table.
