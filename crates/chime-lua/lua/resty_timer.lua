@@ -80,6 +80,7 @@ local function fire(slot)
 end
 
 local Timer = {}
+local create
 
 function Timer:_arm()
   local slot, err
@@ -99,8 +100,13 @@ local function check(cond, msg)
   if not cond then error(msg, 0) end
 end
 
-local function new(opts, ...)
-  if type(opts) ~= "table" then rt.argerror(1, "new", "table", opts, opts == nil) end
+local function new(...)
+  local opts = ...
+  if type(opts) ~= "table" then rt.argerror(1, "new", "table", opts, select("#", ...) == 0) end
+  return create(opts, select(2, ...))
+end
+
+create = function(opts, ...)
   local self = {
     interval = tonumber(opts.interval),
     recurring = opts.recurring,

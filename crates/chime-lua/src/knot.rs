@@ -8,7 +8,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use chime::{Interest, Readiness, WatchId};
 use mlua::{Lua, Table, Value};
@@ -18,7 +17,20 @@ use crate::slots::Kind;
 
 struct Watch {
     id: WatchId,
+    /// A message is posted and its Lua callback has not run yet.
     pending: Arc<AtomicBool>,
+    /// chime called back while one was pending.
+    again: Arc<AtomicBool>,
+    fd: OwnedFd,
+}
+
+/// Whether `fd` is readable or hung up now (a zero-timeout `poll`).
+fn ready_now(fd: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+        && fds[0].revents().intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
 }
 
 /// A descriptor by number, without `unsafe`: the standard streams by their handles, any other
@@ -75,20 +87,24 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             };
             let slot = c.target(value, true)?;
             let pending = Arc::new(AtomicBool::new(false));
-            let (mailbox, flag) = (c.mailbox.clone(), pending.clone());
+            let again = Arc::new(AtomicBool::new(false));
+            let (mailbox, flag, missed) = (c.mailbox.clone(), pending.clone(), again.clone());
             let watched = {
                 let _guard = c.rt.enter();
                 c.sched.watch(&owned, Interest::READABLE, move |_id, ready| {
-                    // one message until the Lua callback has run: a level-triggered watch would
-                    // otherwise post again at every turn while the descriptor stays ready
-                    if !flag.swap(true, Ordering::AcqRel) {
+                    // one message until the Lua callback has run (a level-triggered watch would
+                    // otherwise post at every turn while the descriptor stays ready); a call in
+                    // between is remembered, and `watch_done` looks again
+                    if flag.swap(true, Ordering::AcqRel) {
+                        missed.store(true, Ordering::Release);
+                    } else {
                         mailbox.post(slot, payload(ready));
                     }
                 })
             };
             match watched {
                 Ok(id) => {
-                    w.borrow_mut().insert(slot, Watch { id, pending });
+                    w.borrow_mut().insert(slot, Watch { id, pending, again, fd: owned });
                     Ok((Some(Value::Number(slot as f64)), None))
                 }
                 Err(e) => {
@@ -98,12 +114,20 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             }
         })?,
     )?;
-    let w = watches.clone();
+    let (c, w) = (core.clone(), watches.clone());
     t.set(
         "watch_done",
         lua.create_function(move |_, slot: f64| {
             if let Some(watch) = w.borrow().get(&(slot as u64)) {
                 watch.pending.store(false, Ordering::Release);
+                // still readable (or hung up) after the callback: call it again, as a
+                // level-triggered poll does
+                if watch.again.swap(false, Ordering::AcqRel)
+                    && ready_now(&watch.fd)
+                    && !watch.pending.swap(true, Ordering::AcqRel)
+                {
+                    c.mailbox.post(slot as u64, 1);
+                }
             }
             Ok(())
         })?,
@@ -118,6 +142,5 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             Ok(true)
         })?,
     )?;
-    let _ = Duration::ZERO;
     Ok(())
 }

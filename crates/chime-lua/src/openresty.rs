@@ -102,7 +102,8 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             Ok(lua
                 .inspect_stack(level, |d| {
                     let source = d.source().short_src.map(|s| s.to_string()).unwrap_or_default();
-                    let name = d.names().name.map(|n| n.to_string());
+                    // a chunk (the request handler, the main chunk) has no name of its own
+                    let name = if d.source().what == "main" { None } else { d.names().name.map(|n| n.to_string()) };
                     (format!("{source}:{}", d.current_line().unwrap_or(0)), name)
                 })
                 .unwrap_or_default())
