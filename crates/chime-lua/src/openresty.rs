@@ -73,7 +73,7 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                     Ok(store) => store,
                     Err(e) => return Ok(fail(e)),
                 };
-                let anchor: Option<SystemTime> = match store.anchor(&key) {
+                let anchor: SystemTime = match store.anchor(&key, &c.rt) {
                     Ok(anchor) => anchor,
                     Err(e) => return Ok(fail(e)),
                 };
@@ -83,9 +83,7 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                     if !sub.is_zero() {
                         b = b.sub_interval(sub);
                     }
-                    if let Some(anchor) = anchor {
-                        b = b.anchor(anchor);
-                    }
+                    b = b.anchor(anchor);
                     if immediate {
                         b = b.immediate();
                     }
