@@ -151,7 +151,19 @@ mod tests {
 
     #[test]
     fn node_options() {
-        let o = p(&["--workers", "3", "--shdict", "a=8m", "--shdict", "b", "--store", "sqlite:/x", "--knot", "s.lua"]).unwrap();
+        let o = p(&[
+            "--workers",
+            "3",
+            "--shdict",
+            "a=8m",
+            "--shdict",
+            "b",
+            "--store",
+            "sqlite:/x",
+            "--knot",
+            "s.lua",
+        ])
+        .unwrap();
         assert_eq!(o.workers, Some(3));
         assert_eq!(o.shdicts, vec![("a".to_string(), 8 << 20), ("b".to_string(), 1 << 20)]);
         assert_eq!(o.store, Some(chime_lua::StoreUrl::Sqlite("/x".into())));

@@ -4,7 +4,6 @@
 //! `?state` (answered here: `running`, or `done` once the worker's own loop has ended and it only
 //! lingers to answer its siblings' `map`s).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -33,7 +32,12 @@ fn socket(dir: &std::path::Path, worker: u32) -> PathBuf {
     dir.join(format!("worker-{worker}.sock"))
 }
 
-async fn serve(stream: UnixStream, slot: u64, server: (Requests, Arc<AtomicBool>, Arc<Mutex<u64>>), mailbox: Arc<Mailbox>) {
+async fn serve(
+    stream: UnixStream,
+    slot: u64,
+    server: (Requests, Arc<AtomicBool>, Arc<Mutex<u64>>),
+    mailbox: Arc<Mailbox>,
+) {
     let (requests, done, next) = server;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -84,7 +88,6 @@ async fn ask(path: PathBuf, line: String) -> Result<String, String> {
 /// Adds the control-socket functions to the private `core` table.
 pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()> {
     let server = Rc::new(Server::default());
-    let results: Rc<RefCell<HashMap<u64, Result<String, String>>>> = Rc::default();
     let shared: Arc<Mutex<HashMap<u64, Result<String, String>>>> = Arc::default();
 
     // control_start(evaluator) -> true | nil, err: listen, in a --workers run (false otherwise)
@@ -118,7 +121,11 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
     t.set(
         "control_request",
         lua.create_function(move |_, rid: f64| {
-            Ok(s.requests.lock().unwrap_or_else(PoisonError::into_inner).get(&(rid as u64)).map(|r| r.0.clone()))
+            Ok(s.requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&(rid as u64))
+                .map(|r| r.0.clone()))
         })?,
     )?;
     let s = server.clone();
@@ -158,7 +165,6 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
             Ok(())
         })?,
     )?;
-    let _ = results;
     t.set(
         "control_result",
         lua.create_function(move |_, target: f64| {

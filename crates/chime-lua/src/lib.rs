@@ -20,8 +20,8 @@
 
 mod control;
 mod core;
-mod mailbox;
 mod knot;
+mod mailbox;
 mod modules;
 mod node;
 mod openresty;

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
     if let (Some(n), None) = (options.workers, worker) {
         return supervisor::supervise(n);
     }
-    let mut node = NodeConfig { store: options.store.clone(), shdicts: options.shdicts.clone(), ..Default::default() };
+    let mut node =
+        NodeConfig { store: options.store.clone(), shdicts: options.shdicts.clone(), ..Default::default() };
     if let Some(id) = worker {
         supervisor::bind_to_parent();
         node.worker_id = id;

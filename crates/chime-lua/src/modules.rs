@@ -34,6 +34,10 @@ const MODULES: &[(&str, &str, &str)] = &[
 /// The runtime's own Lua half, run once at start with the `core` table.
 pub(crate) const RUNTIME: (&str, &str) = ("=[chime-lua] runtime.lua", include_str!("../lua/runtime.lua"));
 
+/// The runtime's waits outside tasks and exit hooks, run once with the runtime's table.
+pub(crate) const LIFECYCLE: (&str, &str) =
+    ("=[chime-lua] lifecycle.lua", include_str!("../lua/lifecycle.lua"));
+
 /// The LuaSocket stand-in, found after `package.path` and `package.cpath`.
 const SOCKET: (&str, &str) = ("=[chime-lua] socket.lua", include_str!("../lua/socket.lua"));
 

@@ -91,7 +91,8 @@ impl Node {
         if let Some(d) = self.shdicts.borrow().as_ref() {
             return Ok(d.clone());
         }
-        let d = Rc::new(RefCell::new(Shdicts::open(&self.dir()?.join("shdict.sqlite"), &self.config.shdicts)?));
+        let d =
+            Rc::new(RefCell::new(Shdicts::open(&self.dir()?.join("shdict.sqlite"), &self.config.shdicts)?));
         *self.shdicts.borrow_mut() = Some(d.clone());
         Ok(d)
     }
@@ -120,6 +121,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         'g' => 30,
         _ => return Err(format!("invalid size {text:?} (bytes, or a number with k, m or g)")),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("invalid size {text:?} (bytes, or a number with k, m or g)"))?;
+    let n: u64 =
+        digits.parse().map_err(|_| format!("invalid size {text:?} (bytes, or a number with k, m or g)"))?;
     n.checked_mul(1 << shift).filter(|&n| n > 0).ok_or_else(|| format!("invalid size {text:?}"))
 }

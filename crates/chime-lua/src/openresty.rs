@@ -64,7 +64,9 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
     t.set(
         "cluster_arm",
         lua.create_function(
-            move |_, (value, key, interval, sub, immediate): (Value, String, f64, f64, bool)| -> mlua::Result<Reply> {
+            move |_,
+                  (value, key, interval, sub, immediate): (Value, String, f64, f64, bool)|
+                  -> mlua::Result<Reply> {
                 let (interval, sub) = match (duration(interval, "interval"), duration(sub, "sub_interval")) {
                     (Ok(i), Ok(s)) => (i, s),
                     (Err(e), _) | (_, Err(e)) => return Ok(fail(e)),
@@ -101,7 +103,8 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                 .inspect_stack(level, |d| {
                     let source = d.source().short_src.map(|s| s.to_string()).unwrap_or_default();
                     // a chunk (the request handler, the main chunk) has no name of its own
-                    let name = if d.source().what == "main" { None } else { d.names().name.map(|n| n.to_string()) };
+                    let name =
+                        if d.source().what == "main" { None } else { d.names().name.map(|n| n.to_string()) };
                     (format!("{source}:{}", d.current_line().unwrap_or(0)), name)
                 })
                 .unwrap_or_default())
@@ -156,13 +159,15 @@ fn install_shdict(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()> {
             };
             let err = mlua::Error::runtime;
             let out: Vec<Value> = match op.as_str() {
-                "get" | "get_stale" => match dicts.borrow().get(&dict, &key, op == "get_stale").map_err(err)? {
-                    None => vec![Value::Nil],
-                    Some((v, flags, stale)) => {
-                        let flags = if flags != 0 { Value::Number(flags as f64) } else { Value::Nil };
-                        vec![from_val(lua, v)?, flags, Value::Boolean(stale)]
+                "get" | "get_stale" => {
+                    match dicts.borrow().get(&dict, &key, op == "get_stale").map_err(err)? {
+                        None => vec![Value::Nil],
+                        Some((v, flags, stale)) => {
+                            let flags = if flags != 0 { Value::Number(flags as f64) } else { Value::Nil };
+                            vec![from_val(lua, v)?, flags, Value::Boolean(stale)]
+                        }
                     }
-                },
+                }
                 "set" | "add" | "replace" => {
                     let value = match to_val(&rest[0]) {
                         Ok(v) => v,
@@ -184,7 +189,11 @@ fn install_shdict(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()> {
                     let Some(by) = num(&rest[0]) else {
                         return lua.pack_multi((Value::Nil, "value not a number"));
                     };
-                    match dicts.borrow_mut().incr(&dict, &key, by, num(&rest[1]), num(&rest[2]).unwrap_or(0.0)).map_err(err)? {
+                    match dicts
+                        .borrow_mut()
+                        .incr(&dict, &key, by, num(&rest[1]), num(&rest[2]).unwrap_or(0.0))
+                        .map_err(err)?
+                    {
                         Ok(v) => vec![Value::Number(v), Value::Nil],
                         Err(e) => vec![Value::Nil, s(e)?],
                     }
@@ -197,13 +206,17 @@ fn install_shdict(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()> {
                     Some(t) => vec![Value::Number(t)],
                     None => vec![Value::Nil, s("not found")?],
                 },
-                "expire" => match dicts.borrow().expire(&dict, &key, num(&rest[0]).unwrap_or(0.0)).map_err(err)? {
-                    true => vec![Value::Boolean(true)],
-                    false => vec![Value::Nil, s("not found")?],
-                },
+                "expire" => {
+                    match dicts.borrow().expire(&dict, &key, num(&rest[0]).unwrap_or(0.0)).map_err(err)? {
+                        true => vec![Value::Boolean(true)],
+                        false => vec![Value::Nil, s("not found")?],
+                    }
+                }
                 "flush_all" | "flush_expired" => {
                     let max = num(&rest[0]).unwrap_or(0.0) as i64;
-                    vec![Value::Number(dicts.borrow().flush(&dict, op == "flush_expired", max).map_err(err)? as f64)]
+                    vec![Value::Number(
+                        dicts.borrow().flush(&dict, op == "flush_expired", max).map_err(err)? as f64
+                    )]
                 }
                 "get_keys" => {
                     let max = num(&rest[0]).unwrap_or(1024.0) as i64;
@@ -219,11 +232,12 @@ fn install_shdict(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()> {
                     let cap = dicts.borrow().capacity(&dict).unwrap_or(0);
                     vec![Value::Number(cap.saturating_sub(dicts.borrow().used(&dict).map_err(err)?) as f64)]
                 }
-                other => return Err(mlua::Error::runtime(format!("unknown shared dictionary operation {other}"))),
+                other => {
+                    return Err(mlua::Error::runtime(format!("unknown shared dictionary operation {other}")));
+                }
             };
             Ok(MultiValue::from_iter(out))
         })?,
     )?;
     Ok(())
 }
-

@@ -137,6 +137,8 @@ impl RuntimeBuilder {
         stdlib::install(&lua, &core, self.exit_process).map_err(setup)?;
         let (chunk, source) = modules::RUNTIME;
         let runtime: Table = lua.load(source).set_name(chunk).call(core_table).map_err(setup)?;
+        let (chunk, source) = modules::LIFECYCLE;
+        lua.load(source).set_name(chunk).call::<()>(runtime.clone()).map_err(setup)?;
         lua.globals()
             .get::<Table>("package")
             .and_then(|p| p.get::<Table>("loaded"))
@@ -221,11 +223,8 @@ impl Runtime {
             args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect();
         let args = args.map_err(setup)?;
         if self.mode == Mode::OpenResty {
-            let handle: Function = self
-                .lua
-                .load("return require('chime.openresty').handle")
-                .eval()
-                .map_err(setup)?;
+            let handle: Function =
+                self.lua.load("return require('chime.openresty').handle").eval().map_err(setup)?;
             let mut all = vec![Value::Function(function)];
             all.extend(args);
             return self.call_main(handle, mlua::MultiValue::from_iter(all));

@@ -118,7 +118,12 @@ impl Shdicts {
     }
 
     /// `(value, flags, stale)` of a key; `stale` entries are only returned when asked for.
-    pub(crate) fn get(&self, dict: &str, key: &[u8], stale: bool) -> Result<Option<(Val, i64, bool)>, String> {
+    pub(crate) fn get(
+        &self,
+        dict: &str,
+        key: &[u8],
+        stale: bool,
+    ) -> Result<Option<(Val, i64, bool)>, String> {
         let row = self
             .conn
             .query_row(
@@ -169,7 +174,9 @@ impl Shdicts {
         let size = key.len() as i64 + value.size();
         let used: i64 = tx
             .query_row(
-                &format!("SELECT coalesce(sum(size), 0) FROM shdict WHERE dict = ?1 AND key <> ?2 AND {LIVE}"),
+                &format!(
+                    "SELECT coalesce(sum(size), 0) FROM shdict WHERE dict = ?1 AND key <> ?2 AND {LIVE}"
+                ),
                 params![dict, key, now],
                 |r| r.get(0),
             )
@@ -216,8 +223,11 @@ impl Shdicts {
         let value = match (row, init) {
             (Some((2, num)), _) => {
                 let value = num.unwrap_or(0.0) + by;
-                tx.execute("UPDATE shdict SET num = ?3 WHERE dict = ?1 AND key = ?2", params![dict, key, value])
-                    .map_err(db)?;
+                tx.execute(
+                    "UPDATE shdict SET num = ?3 WHERE dict = ?1 AND key = ?2",
+                    params![dict, key, value],
+                )
+                .map_err(db)?;
                 value
             }
             (Some(_), _) => return Ok(Err("not a number")),
@@ -238,7 +248,9 @@ impl Shdicts {
     }
 
     pub(crate) fn delete(&self, dict: &str, key: &[u8]) -> Result<(), String> {
-        self.conn.execute("DELETE FROM shdict WHERE dict = ?1 AND key = ?2", params![dict, key]).map_err(db)?;
+        self.conn
+            .execute("DELETE FROM shdict WHERE dict = ?1 AND key = ?2", params![dict, key])
+            .map_err(db)?;
         Ok(())
     }
 

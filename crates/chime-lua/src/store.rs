@@ -126,10 +126,14 @@ async fn postgres_anchor(url: &str, key: &str) -> Result<i64, String> {
     let fail = |e: tokio_postgres::Error| format!("the store's anchor of {key}: {e}");
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(fail)?;
     let task = tokio::spawn(connection);
-    let create = "CREATE TABLE IF NOT EXISTS chime_lua_anchors (key TEXT PRIMARY KEY, anchor_ms BIGINT NOT NULL)";
+    let create =
+        "CREATE TABLE IF NOT EXISTS chime_lua_anchors (key TEXT PRIMARY KEY, anchor_ms BIGINT NOT NULL)";
     if let Err(e) = client.batch_execute(create).await {
         // workers starting together may race to create the table: the loser's error is harmless
-        let raced = [tokio_postgres::error::SqlState::UNIQUE_VIOLATION, tokio_postgres::error::SqlState::DUPLICATE_TABLE];
+        let raced = [
+            tokio_postgres::error::SqlState::UNIQUE_VIOLATION,
+            tokio_postgres::error::SqlState::DUPLICATE_TABLE,
+        ];
         if !e.code().is_some_and(|code| raced.contains(code)) {
             return Err(fail(e));
         }
@@ -160,7 +164,8 @@ fn sqlite_anchor(path: &Path, key: &str) -> Result<i64, String> {
     .map_err(fail)?;
     conn.execute("INSERT OR IGNORE INTO chime_lua_anchors (key, anchor_ms) VALUES (?1, ?2)", (key, now_ms()))
         .map_err(fail)?;
-    conn.query_row("SELECT anchor_ms FROM chime_lua_anchors WHERE key = ?1", [key], |row| row.get(0)).map_err(fail)
+    conn.query_row("SELECT anchor_ms FROM chime_lua_anchors WHERE key = ?1", [key], |row| row.get(0))
+        .map_err(fail)
 }
 
 impl Coordinator for Store {

@@ -11,7 +11,9 @@ fn event_worker_map_cqueues() {
 
 #[test]
 fn require_knot_in_a_plain_script_runs_the_loop_at_the_end() {
-    let out = common::run_chunk("require 'knot'; event.after(20, function() print('ran') end) print('config done')");
+    let out = common::run_chunk(
+        "require 'knot'; event.after(20, function() print('ran') end) print('config done')",
+    );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "config done\nran\n");
 }

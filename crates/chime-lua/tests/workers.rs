@@ -100,7 +100,10 @@ fn node_wide_timer_across_workers(store: &[&str], key: &str) {
         }
     }
     let takeover = after[0].at - killed_at;
-    assert!(takeover < 0.2 + 0.05 + 0.5, "failover within interval + sub_interval (+ tolerance): {takeover:.3}");
+    assert!(
+        takeover < 0.2 + 0.05 + 0.5,
+        "failover within interval + sub_interval (+ tolerance): {takeover:.3}"
+    );
     let status = child.wait().expect("the run ends");
     assert_eq!(status.code(), Some(128 + 9), "the parent exits with the killed worker's status");
 }

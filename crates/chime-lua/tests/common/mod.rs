@@ -88,5 +88,7 @@ pub(crate) fn nginx_shaped(line: &str, level: &str) -> bool {
         && b[13] == b':'
         && b[16] == b':'
         && line[19..].starts_with(&format!(" [{level}] "))
-        && line[19..].split_once("#0: ").is_some_and(|(pid, _)| pid.trim_start_matches(&format!(" [{level}] ")).parse::<u32>().is_ok())
+        && line[19..]
+            .split_once("#0: ")
+            .is_some_and(|(pid, _)| pid.trim_start_matches(&format!(" [{level}] ")).parse::<u32>().is_ok())
 }
