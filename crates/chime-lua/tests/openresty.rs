@@ -131,7 +131,7 @@ fn node_wide_timers_in_one_worker() {
         ngx.sleep(0.05)
         t[2] = timer(opts, 2)
         t[1]:cancel()
-        ngx.sleep(0.2)
+        ngx.sleep(0.3)
         ngx.say(table.concat(by, ","))
         "#,
     );
