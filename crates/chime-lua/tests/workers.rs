@@ -27,7 +27,21 @@ struct Tick {
 
 /// Starts a run and a thread that forwards its stdout lines.
 fn start(options: &[&str], script: &str, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = common::binary()
+    start_in(options, script, args, None)
+}
+
+/// As [`start`], with `TMPDIR` (where the run's directory is made) set to `tmp`.
+fn start_in(
+    options: &[&str],
+    script: &str,
+    args: &[&str],
+    tmp: Option<&std::path::Path>,
+) -> (Child, mpsc::Receiver<String>) {
+    let mut command = common::binary();
+    if let Some(tmp) = tmp {
+        command.env("TMPDIR", tmp);
+    }
+    let mut child = command
         .args(options)
         .arg(common::temp_script(&format!("workers-{}.lua", rand_suffix()), script))
         .args(args)
@@ -184,7 +198,11 @@ fn the_parent_forwards_signals_and_leaves_no_worker_behind() {
 
 #[test]
 fn a_killed_parent_takes_its_workers_along() {
-    let (mut child, rx) = start(&["--workers", "2", "--shdict", "locks"], TICKER, &["30", "orphans"]);
+    // a parent killed with SIGKILL cannot remove its run directory: keep it in one of ours
+    let tmp = std::env::temp_dir().join(format!("chime-lua-orphans-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (mut child, rx) =
+        start_in(&["--workers", "2", "--shdict", "locks"], TICKER, &["30", "orphans"], Some(&tmp));
     let mut pids = Vec::new();
     while pids.len() < 2 {
         let line = rx.recv_timeout(Duration::from_secs(10)).expect("the workers start");
@@ -201,6 +219,7 @@ fn a_killed_parent_takes_its_workers_along() {
         });
         assert!(gone, "worker {pid} died with its parent");
     }
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
