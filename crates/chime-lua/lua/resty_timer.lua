@@ -51,7 +51,7 @@ end
 
 -- The dispatch function every slot holds: runs the timer behind `slot`, if it is still there.
 -- Allocates nothing on the Lua heap, so that an unreferenced timer lives until a collection runs.
-local function fire(slot)
+local function fire(slot, fence)
   local self = collectable[slot] or anchored[slot]
   if not self then
     core.cancel(slot) -- collected: stop its chime timer too
@@ -70,10 +70,15 @@ local function fire(slot)
     self.cb_expire(unpack(args, 1, args.n))
     return
   end
-  if self.running then return end -- runs of one timer never overlap
+  if self.running then -- runs of one timer never overlap
+    if self.key_name then core.cluster_done(slot) end
+    return
+  end
   self.running = true
+  if self.key_name then self.fence = fence end
   local ok, err = xpcall(self.cb_expire, traceback, unpack(args, 1, args.n))
   self.running = false
+  if self.key_name then core.cluster_done(slot) end -- the run's lease goes
   if not ok then
     ngx.log(ngx.ERR, LOG_PREFIX, "timer callback failed with: ", tostring(err))
   end
@@ -126,6 +131,7 @@ create = function(opts, ...)
     gc_proxy = nil,
     running = false,
     starting = false,
+    fence = 0, -- a node-wide timer's fence for the run in progress (chime's Fire::fence)
     _arm = Timer._arm,
   }
   -- the checks, in lua-resty-timer's order, with its messages

@@ -8,8 +8,9 @@
 //! raised from Rust would reach Lua code as a userdata, not a string).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chime::{Fire, Scheduler, TimerId};
@@ -27,6 +28,9 @@ pub(crate) struct Core {
     pub(crate) mailbox: Arc<Mailbox>,
     /// This worker's share of its run (store, shared dictionaries).
     pub(crate) node: crate::node::Node,
+    /// Runs of cluster timers waiting for their Lua callback to end (the run holds its lease until
+    /// then), by slot id; freeing the slot ends the wait.
+    pub(crate) runs: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>>,
     slots: RefCell<Slots>,
     /// The Lua table holding each slot's value (callback or coroutine) at the slot's index + 1.
     values: Table,
@@ -69,6 +73,7 @@ impl Core {
             rt,
             mailbox: Arc::new(Mailbox::default()),
             node,
+            runs: Arc::default(),
             slots: RefCell::new(Slots::default()),
             values: lua.create_table()?,
             batch: RefCell::new(Vec::new()),
@@ -115,23 +120,23 @@ impl Core {
             Some(Some(d)) if !d.is_zero() => Some(d),
             Some(_) => return Ok(fail("interval must be a finite number of seconds, more than 0")),
         };
-        self.arm_with(value, interval.is_some(), |sched, expire| match interval {
+        self.arm_with(value, interval.is_some(), |sched, _id, expire| match interval {
             None => sched.after(delay, expire),
             Some(interval) => sched.timer(interval).recurring().first(delay).on_expire(expire).arm_detached(),
         })
     }
 
-    /// Puts a chime timer behind a new slot holding `value`: `arm` gets the scheduler and the expire
-    /// callback that posts the slot's id, and arms the timer (detached). `Ok((id, nil))`, or
+    /// Puts a chime timer behind a new slot holding `value`: `arm` gets the scheduler, the slot's id
+    /// and the expire callback that posts it, and arms the timer (detached). `Ok((id, nil))`, or
     /// `(nil, message)` when chime refuses it.
     pub(crate) fn arm_with(
         &self,
         value: Value,
         recurring: bool,
-        arm: impl FnOnce(&Scheduler, ExpireFn) -> Result<TimerId, chime::Error>,
+        arm: impl FnOnce(&Scheduler, u64, ExpireFn) -> Result<TimerId, chime::Error>,
     ) -> mlua::Result<Reply> {
         let (id, index) = self.slots.borrow_mut().insert(Kind::Firing);
-        match arm(&self.sched, Box::new(self.expire_callback(id))) {
+        match arm(&self.sched, id, Box::new(self.expire_callback(id))) {
             Ok(tid) => {
                 self.slots.borrow_mut().set(id, Kind::Timer { tid, recurring });
                 self.values.raw_set(index + 1, value)?;
@@ -170,6 +175,7 @@ impl Core {
     /// Frees a slot and its Lua value; what it was.
     pub(crate) fn free(&self, id: u64) -> mlua::Result<Option<Kind>> {
         let removed = self.slots.borrow_mut().remove(id);
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
         match removed {
             Some((kind, index)) => {
                 self.values.raw_set(index + 1, Value::Nil)?;

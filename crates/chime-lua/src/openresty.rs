@@ -45,7 +45,7 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                     (Ok(i), Ok(j)) => (i, j),
                     (Err(e), _) | (_, Err(e)) => return Ok(fail(e)),
                 };
-                c.arm_with(value, recurring, |sched, expire| {
+                c.arm_with(value, recurring, |sched, _id, expire| {
                     let mut b = sched.timer(interval).jitter(jitter);
                     if recurring {
                         b = b.recurring();
@@ -80,7 +80,18 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                     Err(e) => return Ok(fail(e)),
                 };
                 let _guard = c.rt.enter();
-                c.arm_with(value, true, |sched, expire| {
+                let (mailbox, runs) = (c.mailbox.clone(), c.runs.clone());
+                c.arm_with(value, true, |sched, slot, _expire| {
+                    // each run holds its lease until the Lua callback has ended (`cluster_done`),
+                    // so runs never overlap across workers; the fence travels as the payload
+                    let run = move |fire: chime::Fire| {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(slot, tx);
+                        mailbox.post(slot, fire.fence().unwrap_or(0));
+                        async move {
+                            let _ = rx.await;
+                        }
+                    };
                     let mut b = sched.timer(interval).recurring().key(key).coordinator(store);
                     if !sub.is_zero() {
                         b = b.sub_interval(sub);
@@ -89,10 +100,24 @@ pub(crate) fn install(core: &Rc<Core>, lua: &Lua, t: &Table) -> mlua::Result<()>
                     if immediate {
                         b = b.immediate();
                     }
-                    b.on_expire(expire).arm_detached()
+                    b.on_expire_async(run).arm_detached()
                 })
             },
         )?,
+    )?;
+
+    // cluster_done(slot): the Lua callback of a cluster timer's run has ended; its lease goes
+    let c = core.clone();
+    t.set(
+        "cluster_done",
+        lua.create_function(move |_, slot: f64| {
+            let done =
+                c.runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(slot as u64));
+            if let Some(tx) = done {
+                let _ = tx.send(());
+            }
+            Ok(())
+        })?,
     )?;
 
     // where(level) -> "source:line", "function": the caller's position, for ngx.log

@@ -236,3 +236,41 @@ fn the_first_failing_worker_sets_the_status() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 2, "the other workers ran: {stdout}");
 }
+
+/// A run holds its claim until its Lua callback ends: callbacks that outlast the interval never
+/// overlap across workers, and their fences increase.
+#[test]
+fn node_wide_runs_never_overlap_and_carry_fences() {
+    let (mut child, rx) = start(
+        &["--workers", "3", "--shdict", "locks"],
+        r#"
+        local timer = require "resty.timer"
+        local t
+        t = timer({ interval = 0.1, sub_interval = 0.02, recurring = true, immediate = true, detached = true,
+          shm_name = "locks", key_name = "slow",
+          expire = function()
+            local fence, start = t.fence, ngx.now()
+            ngx.sleep(0.25)
+            print(("run %d %.3f %.3f"):format(fence, start, ngx.now()))
+          end })
+        ngx.sleep(1.6)
+        "#,
+        &[],
+    );
+    let lines: Vec<String> = rx.iter().collect();
+    assert!(child.wait().unwrap().success());
+    let mut runs: Vec<(u64, f64, f64)> = lines
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"run"))
+                .then(|| (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap()))
+        })
+        .collect();
+    runs.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert!(runs.len() >= 3, "{lines:?}");
+    for pair in runs.windows(2) {
+        assert!(pair[1].1 >= pair[0].2 - 0.005, "runs overlap: {pair:?}");
+        assert!(pair[1].0 > pair[0].0, "fences increase: {pair:?}");
+    }
+}
