@@ -11,7 +11,13 @@ use crate::core::{Core, Reply, fail, seconds};
 use crate::shdict::{Mode, Val};
 
 fn duration(value: f64, what: &str) -> Result<Duration, String> {
-    seconds(value).ok_or_else(|| format!("{what} must be a finite number of seconds, at least 0"))
+    seconds(value).ok_or_else(|| {
+        if value.is_finite() && value > 0.0 {
+            format!("{what} is too large ({value} seconds)")
+        } else {
+            format!("{what} must be a finite number of seconds, at least 0")
+        }
+    })
 }
 
 fn to_val(value: &Value) -> Result<Option<Val>, &'static str> {

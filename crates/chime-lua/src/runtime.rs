@@ -128,7 +128,11 @@ impl RuntimeBuilder {
             Some(sched) => sched,
             None => {
                 let _guard = tokio.enter();
-                Scheduler::builder().shards(1).start()
+                // a node-wide timer's store trouble (a lost lease, a failed claim) is worth a line
+                Scheduler::builder()
+                    .shards(1)
+                    .on_cluster_error(|key, err| eprintln!("chime-lua: cluster timer {key}: {err}"))
+                    .start()
             }
         };
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new()).map_err(setup)?;

@@ -246,14 +246,14 @@ fn node_wide_runs_never_overlap_and_carry_fences() {
         r#"
         local timer = require "resty.timer"
         local t
-        t = timer({ interval = 0.1, sub_interval = 0.02, recurring = true, immediate = true, detached = true,
+        t = timer({ interval = 0.3, sub_interval = 0.05, recurring = true, immediate = true, detached = true,
           shm_name = "locks", key_name = "slow",
           expire = function()
             local fence, start = t.fence, ngx.now()
-            ngx.sleep(0.25)
+            ngx.sleep(0.5)
             print(("run %d %.3f %.3f"):format(fence, start, ngx.now()))
           end })
-        ngx.sleep(1.6)
+        ngx.sleep(2.2)
         "#,
         &[],
     );
