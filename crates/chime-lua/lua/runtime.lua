@@ -342,6 +342,8 @@ end
 
 M.stop, M.running, M.exiting = core.stop, core.running, core.exiting
 
+M.core = core
+
 ---------------------------------------------------------------------------------------------------
 -- debug.traceback for a safe Lua state (which has no `debug` library)
 ---------------------------------------------------------------------------------------------------

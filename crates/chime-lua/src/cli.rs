@@ -23,6 +23,14 @@ pub(crate) struct Options {
     pub(crate) args: Vec<String>,
     /// Every argument before the script, for `arg`'s negative indices.
     pub(crate) before: Vec<String>,
+    /// `--openresty` or `--knot`.
+    pub(crate) mode: chime_lua::Mode,
+    /// `--workers N`.
+    pub(crate) workers: Option<u32>,
+    /// `--store URL`.
+    pub(crate) store: Option<chime_lua::StoreUrl>,
+    /// `--shdict NAME[=SIZE]`, in order.
+    pub(crate) shdicts: Vec<(String, u64)>,
 }
 
 pub(crate) const USAGE: &str = "usage: chime-lua [options] [script [args]]
@@ -32,6 +40,13 @@ Available options are:
   -v        show version information
   --        stop handling options
   -         stop handling options and execute stdin
+  --openresty        run the script as an OpenResty request handler (ngx, resty.timer)
+  --knot             run the script as a Knot Resolver configuration (event, worker, map)
+  --workers N        run N worker processes of the script (ids 0..N-1), sharing a store
+  --store URL        the workers' cluster store: sqlite:PATH, redis://..., postgres://...
+                     (default: an SQLite file in a temporary directory of the run)
+  --shdict NAME[=SIZE]
+                     declare ngx.shared.NAME, shared by the workers (SIZE as nginx: 8m; default 1m)
 chime-lua has no interactive mode (-i).";
 
 /// Parses the arguments after the program name; `Err` carries the message for stderr.
@@ -52,6 +67,20 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options,
             }
             "-" => break,
             "-v" => options.version = true,
+            "--openresty" => options.mode = chime_lua::Mode::OpenResty,
+            "--knot" => options.mode = chime_lua::Mode::Knot,
+            "--workers" | "--store" | "--shdict" => {
+                let value = args.get(i + 1).ok_or_else(|| format!("'{arg}' needs argument"))?;
+                match arg.as_str() {
+                    "--workers" => options.workers = Some(parse_workers(value)?),
+                    "--store" => options.store = Some(chime_lua::StoreUrl::parse(value)?),
+                    _ => options.shdicts.push(parse_shdict(value)?),
+                }
+                options.before.push(arg.clone());
+                options.before.push(value.clone());
+                i += 2;
+                continue;
+            }
             "-e" | "-l" => {
                 let value = args.get(i + 1).ok_or_else(|| format!("'{arg}' needs argument"))?;
                 options.before.push(arg.clone());
@@ -80,6 +109,22 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options,
     Ok(options)
 }
 
+fn parse_workers(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("--workers {value:?}: expected a number of workers from 1 to 1024")),
+    }
+}
+
+fn parse_shdict(value: &str) -> Result<(String, u64), String> {
+    let (name, size) = value.split_once('=').unwrap_or((value, "1m"));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("--shdict {value:?}: a dictionary name is letters, digits, '_' and '-'"));
+    }
+    let size = chime_lua::parse_size(size).map_err(|e| format!("--shdict {value:?}: {e}"))?;
+    Ok((name.to_string(), size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +147,31 @@ mod tests {
         assert_eq!(p(&["-e"]).unwrap_err(), "'-e' needs argument");
         assert_eq!(p(&["-x"]).unwrap_err(), "unrecognized option '-x'");
         assert!(p(&["-i"]).is_err());
+    }
+
+    #[test]
+    fn node_options() {
+        let o = p(&[
+            "--workers",
+            "3",
+            "--shdict",
+            "a=8m",
+            "--shdict",
+            "b",
+            "--store",
+            "sqlite:/x",
+            "--knot",
+            "s.lua",
+        ])
+        .unwrap();
+        assert_eq!(o.workers, Some(3));
+        assert_eq!(o.shdicts, vec![("a".to_string(), 8 << 20), ("b".to_string(), 1 << 20)]);
+        assert_eq!(o.store, Some(chime_lua::StoreUrl::Sqlite("/x".into())));
+        assert_eq!(o.mode, chime_lua::Mode::Knot);
+        assert_eq!(o.script.as_deref(), Some("s.lua"));
+        assert!(p(&["--workers", "0"]).unwrap_err().contains("from 1 to 1024"));
+        assert!(p(&["--shdict", "a=8x"]).unwrap_err().contains("invalid size"));
+        assert!(p(&["--store", "ftp://x"]).unwrap_err().contains("expected sqlite:PATH"));
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! raised from Rust would reach Lua code as a userdata, not a string).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chime::{Fire, Scheduler};
+use chime::{Fire, Scheduler, TimerId};
 use mlua::{Function, Lua, Table, Value};
 use tokio::time::Instant;
 
@@ -25,6 +26,11 @@ pub(crate) struct Core {
     pub(crate) sched: Scheduler,
     pub(crate) rt: Rc<tokio::runtime::Runtime>,
     pub(crate) mailbox: Arc<Mailbox>,
+    /// This worker's share of its run (store, shared dictionaries).
+    pub(crate) node: crate::node::Node,
+    /// Runs of cluster timers waiting for their Lua callback to end (the run holds its lease until
+    /// then), by slot id; freeing the slot ends the wait.
+    pub(crate) runs: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>>,
     slots: RefCell<Slots>,
     /// The Lua table holding each slot's value (callback or coroutine) at the slot's index + 1.
     values: Table,
@@ -43,21 +49,31 @@ pub(crate) fn seconds(value: f64) -> Option<Duration> {
     if value.is_finite() && value >= 0.0 { Duration::try_from_secs_f64(value).ok() } else { None }
 }
 
-type Reply = (Option<Value>, Option<String>);
+pub(crate) type Reply = (Option<Value>, Option<String>);
+
+/// The expire callback a slot's timer gets: it posts the slot's id.
+pub(crate) type ExpireFn = Box<dyn FnMut(&Fire) + Send + 'static>;
 
 /// A `core` table function: the Lua state, the core, the arguments.
 type CoreFn = dyn Fn(&Lua, &Core, mlua::MultiValue) -> mlua::Result<mlua::MultiValue>;
 
-fn fail(message: impl Into<String>) -> Reply {
+pub(crate) fn fail(message: impl Into<String>) -> Reply {
     (None, Some(message.into()))
 }
 
 impl Core {
-    pub(crate) fn new(lua: &Lua, sched: Scheduler, rt: Rc<tokio::runtime::Runtime>) -> mlua::Result<Core> {
+    pub(crate) fn new(
+        lua: &Lua,
+        sched: Scheduler,
+        rt: Rc<tokio::runtime::Runtime>,
+        node: crate::node::Node,
+    ) -> mlua::Result<Core> {
         Ok(Core {
             sched,
             rt,
             mailbox: Arc::new(Mailbox::default()),
+            node,
+            runs: Arc::default(),
             slots: RefCell::new(Slots::default()),
             values: lua.create_table()?,
             batch: RefCell::new(Vec::new()),
@@ -104,21 +120,25 @@ impl Core {
             Some(Some(d)) if !d.is_zero() => Some(d),
             Some(_) => return Ok(fail("interval must be a finite number of seconds, more than 0")),
         };
+        self.arm_with(value, interval.is_some(), |sched, _id, expire| match interval {
+            None => sched.after(delay, expire),
+            Some(interval) => sched.timer(interval).recurring().first(delay).on_expire(expire).arm_detached(),
+        })
+    }
+
+    /// Puts a chime timer behind a new slot holding `value`: `arm` gets the scheduler, the slot's id
+    /// and the expire callback that posts it, and arms the timer (detached). `Ok((id, nil))`, or
+    /// `(nil, message)` when chime refuses it.
+    pub(crate) fn arm_with(
+        &self,
+        value: Value,
+        recurring: bool,
+        arm: impl FnOnce(&Scheduler, u64, ExpireFn) -> Result<TimerId, chime::Error>,
+    ) -> mlua::Result<Reply> {
         let (id, index) = self.slots.borrow_mut().insert(Kind::Firing);
-        let armed = match interval {
-            None => self.sched.after(delay, self.expire_callback(id)),
-            Some(interval) => self
-                .sched
-                .timer(interval)
-                .recurring()
-                .first(delay)
-                .on_expire(self.expire_callback(id))
-                .arm()
-                .map(chime::Timer::detach),
-        };
-        match armed {
+        match arm(&self.sched, id, Box::new(self.expire_callback(id))) {
             Ok(tid) => {
-                self.slots.borrow_mut().set(id, Kind::Timer { tid, recurring: interval.is_some() });
+                self.slots.borrow_mut().set(id, Kind::Timer { tid, recurring });
                 self.values.raw_set(index + 1, value)?;
                 Ok((Some(Value::Number(id as f64)), None))
             }
@@ -129,9 +149,33 @@ impl Core {
         }
     }
 
+    /// Knot's `reschedule`: whatever the slot's timer was (a recurring one too), it becomes a
+    /// one-shot `delay` seconds from now, in the same slot. `false` for an id that is gone.
+    pub(crate) fn rearm(&self, id: u64, delay: Duration) -> mlua::Result<Reply> {
+        let kind = self.slots.borrow().get(id);
+        match kind {
+            Some(Kind::Timer { tid, .. }) => {
+                let _ = self.sched.cancel(tid);
+            }
+            Some(Kind::Firing) => {}
+            _ => return Ok((Some(Value::Boolean(false)), None)),
+        }
+        match self.sched.after(delay, self.expire_callback(id)) {
+            Ok(tid) => {
+                self.slots.borrow_mut().set(id, Kind::Timer { tid, recurring: false });
+                Ok((Some(Value::Boolean(true)), None))
+            }
+            Err(err) => {
+                self.free(id)?;
+                Ok(fail(err.to_string()))
+            }
+        }
+    }
+
     /// Frees a slot and its Lua value; what it was.
-    fn free(&self, id: u64) -> mlua::Result<Option<Kind>> {
+    pub(crate) fn free(&self, id: u64) -> mlua::Result<Option<Kind>> {
         let removed = self.slots.borrow_mut().remove(id);
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
         match removed {
             Some((kind, index)) => {
                 self.values.raw_set(index + 1, Value::Nil)?;
@@ -174,6 +218,11 @@ impl Core {
         })
     }
 
+    /// What the slot with this id is, if it is live.
+    pub(crate) fn slot(&self, id: u64) -> Option<Kind> {
+        self.slots.borrow().get(id)
+    }
+
     /// Releases a one-shot after its callback: `true` if it was freed (not re-armed meanwhile).
     fn fired(&self, id: u64) -> mlua::Result<bool> {
         if self.slots.borrow().get(id) == Some(Kind::Firing) {
@@ -184,7 +233,7 @@ impl Core {
     }
 
     /// A slot that async Rust work (a worker relay) posts messages to.
-    fn target(&self, value: Value, counted: bool) -> mlua::Result<u64> {
+    pub(crate) fn target(&self, value: Value, counted: bool) -> mlua::Result<u64> {
         let (id, index) = self.slots.borrow_mut().insert(Kind::Target { counted });
         self.values.raw_set(index + 1, value)?;
         Ok(id)
@@ -309,6 +358,10 @@ impl Core {
             lua.traceback(msg.as_deref(), level.unwrap_or(1))
         });
         crate::relay::install(core, lua, &t)?;
+        crate::openresty::install(core, lua, &t)?;
+        crate::knot::install(core, lua, &t)?;
+        crate::control::install(core, lua, &t)?;
+        crate::timerfd::install(core, lua, &t)?;
         Ok(t)
     }
 }

@@ -1,8 +1,9 @@
 //! # chime-lua
 //!
-//! A Lua runtime whose scheduler is [chime]: Copas programs (Copas 4 and the Copas Timer seed) and
-//! TINN programs run unchanged, and every wait they make (a `copas.pause`, a `copas.timer`, TINN's
-//! `sleep`, a queue's `pop` with a timeout) is a chime timer.
+//! A Lua runtime whose scheduler is [chime]: Copas programs (Copas 4 and the Copas Timer seed),
+//! TINN programs, OpenResty programs using `resty.timer`, Knot Resolver configurations and Ratchet
+//! programs run unchanged, and every wait they make (a `copas.pause`, a `copas.timer`, TINN's
+//! `sleep`, an `ngx.sleep`, an `event.after`, a `timerfd:read()`) is a chime timer.
 //!
 //! - One Lua state on one thread, with a current-thread tokio runtime and a chime [`Scheduler`]
 //!   (its own, or the host program's: [`RuntimeBuilder::scheduler`]).
@@ -11,22 +12,36 @@
 //!   table (see `slots`), so the garbage collector sees everything.
 //! - The loop ends when nothing is pending, as `copas.loop()` does.
 //!
+//! - Several runtimes can be the workers of one run ([`NodeConfig`]): node-wide resty.timer timers
+//!   are chime cluster timers on a shared store, `ngx.shared` dictionaries are shared, and Knot's
+//!   `map` reaches every worker (the `chime-lua --workers N` command starts such runs).
+//!
 //! The modules (`copas`, `copas.timer`, `copas.queue`, `copas.lock`, `copas.semaphore`,
-//! `copas.future`, `copas.eventer`, `tinn`, `Application`, `Timer`, `chime`) are registered in
-//! `package.preload`. See the crate's README for each module's semantics and the decisions taken
+//! `copas.future`, `copas.eventer`, `tinn`, `Application`, `Timer`, `chime`, `ngx`, `resty.timer`,
+//! `knot`, `cqueues`, `cqueues.condition`, `ratchet`) are registered in `package.preload`. See
+//! the crate's README for each module's semantics and the decisions taken
 //! where the seeds disagree.
 //!
 //! [`Scheduler`]: chime::Scheduler
 
+mod control;
 mod core;
+mod knot;
 mod mailbox;
 mod modules;
+mod node;
+mod openresty;
 mod relay;
 mod runtime;
+mod shdict;
 mod slots;
 mod stdlib;
+mod store;
+mod timerfd;
 
-pub use runtime::{Runtime, RuntimeBuilder};
+pub use node::{NodeConfig, parse_size};
+pub use runtime::{Mode, Runtime, RuntimeBuilder};
+pub use store::StoreUrl;
 
 /// The Lua this build embeds.
 #[cfg(feature = "lua54")]

@@ -12,8 +12,9 @@ use std::io::Read;
 use std::process::ExitCode;
 
 mod cli;
+mod supervisor;
 
-use chime_lua::{Error, Runtime};
+use chime_lua::{Error, Mode, NodeConfig, Runtime};
 use cli::Action;
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -32,10 +33,27 @@ fn main() -> ExitCode {
     if options.version {
         println!("chime-lua {} ({})", env!("CARGO_PKG_VERSION"), chime_lua::LUA_VERSION);
     }
-    let rt = match Runtime::builder().exit_process(true).build() {
+    let worker = std::env::var(supervisor::WORKER_ID).ok().and_then(|v| v.parse::<u32>().ok());
+    if let (Some(n), None) = (options.workers, worker) {
+        return supervisor::supervise(n);
+    }
+    let mut node =
+        NodeConfig { store: options.store.clone(), shdicts: options.shdicts.clone(), ..Default::default() };
+    if let Some(id) = worker {
+        supervisor::bind_to_parent();
+        node.worker_id = id;
+        node.workers = std::env::var(supervisor::WORKERS).ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        node.run_dir = std::env::var_os(supervisor::RUN_DIR).map(Into::into);
+    }
+    let rt = match Runtime::builder().exit_process(true).mode(options.mode).node(node).build() {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
+    // Long-running programs print as they go: stdout is line-buffered even into a pipe, so a
+    // worker killed by a signal has not lost what it printed.
+    if let Err(e) = rt.exec("io.stdout:setvbuf('line')", "(chime-lua)") {
+        return report(e);
+    }
     if let Err(e) = set_arg(&rt, &options) {
         return fail(e);
     }
@@ -66,10 +84,16 @@ fn main() -> ExitCode {
         }
         None => Ok(()),
     };
-    match result {
+    let result = result.and_then(|()| rt.finish());
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Lua(message)) if options.mode == Mode::OpenResty && message.starts_with("the request") => {
+            ExitCode::FAILURE
+        }
         Err(e) => report(e),
-    }
+    };
+    drop(rt);
+    code
 }
 
 fn report(error: Error) -> ExitCode {

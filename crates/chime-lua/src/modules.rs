@@ -22,10 +22,21 @@ const MODULES: &[(&str, &str, &str)] = &[
     ("Application", "=[chime-lua] Application.lua", include_str!("../lua/tinn_application.lua")),
     ("IOProcessor", "=[chime-lua] IOProcessor.lua", include_str!("../lua/tinn_application.lua")),
     ("Timer", "=[chime-lua] Timer.lua", include_str!("../lua/tinn_timer.lua")),
+    ("ngx", "=[chime-lua] ngx.lua", include_str!("../lua/ngx.lua")),
+    ("resty.timer", "=[chime-lua] resty/timer.lua", include_str!("../lua/resty_timer.lua")),
+    ("chime.openresty", "=[chime-lua] openresty.lua", include_str!("../lua/openresty.lua")),
+    ("knot", "=[chime-lua] knot.lua", include_str!("../lua/knot.lua")),
+    ("cqueues", "=[chime-lua] cqueues.lua", include_str!("../lua/cqueues.lua")),
+    ("cqueues.condition", "=[chime-lua] cqueues/condition.lua", include_str!("../lua/cqueues_condition.lua")),
+    ("ratchet", "=[chime-lua] ratchet.lua", include_str!("../lua/ratchet.lua")),
 ];
 
 /// The runtime's own Lua half, run once at start with the `core` table.
 pub(crate) const RUNTIME: (&str, &str) = ("=[chime-lua] runtime.lua", include_str!("../lua/runtime.lua"));
+
+/// The runtime's waits outside tasks and exit hooks, run once with the runtime's table.
+pub(crate) const LIFECYCLE: (&str, &str) =
+    ("=[chime-lua] lifecycle.lua", include_str!("../lua/lifecycle.lua"));
 
 /// The LuaSocket stand-in, found after `package.path` and `package.cpath`.
 const SOCKET: (&str, &str) = ("=[chime-lua] socket.lua", include_str!("../lua/socket.lua"));

@@ -8,6 +8,7 @@ use chime::Scheduler;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
 use crate::core::Core;
+use crate::node::NodeConfig;
 use crate::{Error, modules, stdlib};
 
 /// A Lua runtime whose scheduler is chime: `copas`, `copas.timer`, `tinn`, `Timer` and the others
@@ -31,6 +32,7 @@ pub struct Runtime {
     lua: Lua,
     core: Rc<Core>,
     runtime: Table,
+    mode: Mode,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -51,6 +53,25 @@ impl std::fmt::Debug for Runtime {
 pub struct RuntimeBuilder {
     scheduler: Option<Scheduler>,
     exit_process: bool,
+    node: NodeConfig,
+    mode: Mode,
+}
+
+/// How a [`Runtime`] runs the files it is given (the `chime-lua` command's `--openresty` and
+/// `--knot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// As `lua` runs them.
+    #[default]
+    Lua,
+    /// As OpenResty's `content_by_lua` runs a request handler: in a task, with the global `ngx`,
+    /// `print` on the error log; when the handler returns the worker exits (premature timers,
+    /// resty.timer's `CANCEL_SYSTEM`).
+    OpenResty,
+    /// As Knot Resolver runs its configuration: with its globals (`event`, `worker`, `map`, `sec`,
+    /// ...); its event loop runs at [`finish`](Runtime::finish).
+    Knot,
 }
 
 impl RuntimeBuilder {
@@ -69,6 +90,28 @@ impl RuntimeBuilder {
         self
     }
 
+    /// This runtime's place in a run of several workers (`chime-lua --workers N`): its id, the
+    /// run's directory, the cluster store and the shared dictionaries. By default a runtime is
+    /// worker 0 of 1, with a temporary run directory made when first needed.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chime_lua::Error> {
+    /// let node = chime_lua::NodeConfig { shdicts: vec![("cache".into(), 1 << 20)], ..Default::default() };
+    /// let rt = chime_lua::Runtime::builder().node(node).build()?;
+    /// rt.exec("local ngx = require 'ngx'; assert(ngx.shared.cache:set('k', 1))", "example")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn node(mut self, node: NodeConfig) -> Self {
+        self.node = node;
+        self
+    }
+
+    /// How files and chunks are run: see [`Mode`].
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// Creates the Lua state, the tokio runtime and (unless one was given) the scheduler.
     ///
     /// # Errors
@@ -77,6 +120,7 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, Error> {
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .enable_io()
             .build()
             .map_err(|e| Error::Setup(format!("cannot start a tokio runtime: {e}")))?;
         let tokio = Rc::new(tokio);
@@ -84,22 +128,34 @@ impl RuntimeBuilder {
             Some(sched) => sched,
             None => {
                 let _guard = tokio.enter();
-                Scheduler::builder().shards(1).start()
+                // a node-wide timer's store trouble (a lost lease, a failed claim) is worth a line
+                Scheduler::builder()
+                    .shards(1)
+                    .on_cluster_error(|key, err| eprintln!("chime-lua: cluster timer {key}: {err}"))
+                    .start()
             }
         };
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new()).map_err(setup)?;
-        let core = Rc::new(Core::new(&lua, sched, tokio).map_err(setup)?);
+        let core = Rc::new(Core::new(&lua, sched, tokio, crate::node::Node::new(self.node)).map_err(setup)?);
         let core_table = Core::install(&core, &lua).map_err(setup)?;
         stdlib::install(&lua, &core, self.exit_process).map_err(setup)?;
         let (chunk, source) = modules::RUNTIME;
         let runtime: Table = lua.load(source).set_name(chunk).call(core_table).map_err(setup)?;
+        let (chunk, source) = modules::LIFECYCLE;
+        lua.load(source).set_name(chunk).call::<()>(runtime.clone()).map_err(setup)?;
         lua.globals()
             .get::<Table>("package")
             .and_then(|p| p.get::<Table>("loaded"))
             .and_then(|loaded| loaded.set("chime.runtime", runtime.clone()))
             .map_err(setup)?;
         modules::register(&lua).map_err(setup)?;
-        Ok(Runtime { lua, core, runtime })
+        let prelude = match self.mode {
+            Mode::Lua => "",
+            Mode::OpenResty => "local ngx = require 'ngx'; print = ngx._print",
+            Mode::Knot => "require 'knot'",
+        };
+        lua.load(prelude).set_name("=[chime-lua] prelude").exec().map_err(setup)?;
+        Ok(Runtime { lua, core, runtime, mode: self.mode })
     }
 }
 
@@ -167,9 +223,37 @@ impl Runtime {
         let source = strip_shebang(source);
         let chunk = self.lua.load(source).set_name(chunk_name);
         let function = chunk.into_function().map_err(syntax)?;
-        let args =
-            args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect::<mlua::Result<_>>();
-        self.call_main(function, args.map_err(setup)?)
+        let args: mlua::Result<Vec<Value>> =
+            args.iter().map(|a| self.lua.create_string(a).map(Value::String)).collect();
+        let args = args.map_err(setup)?;
+        if self.mode == Mode::OpenResty {
+            let handle: Function =
+                self.lua.load("return require('chime.openresty').handle").eval().map_err(setup)?;
+            let mut all = vec![Value::Function(function)];
+            all.extend(args);
+            return self.call_main(handle, mlua::MultiValue::from_iter(all));
+        }
+        self.call_main(function, mlua::MultiValue::from_iter(args))
+    }
+
+    /// Ends the program as its modules expect: runs their exit hooks once (OpenResty's worker exit
+    /// with premature timers and resty.timer's `CANCEL_SYSTEM`; Knot's event loop, which runs until
+    /// nothing is pending). The `chime-lua` command calls it when the main chunk has returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`exec`](Self::exec).
+    ///
+    /// ```
+    /// let rt = chime_lua::Runtime::new()?;
+    /// rt.exec("ngx = require 'ngx'; ngx.timer.at(60, function(premature) seen = premature end)", "at")?;
+    /// rt.finish()?;
+    /// assert!(rt.lua().globals().get::<bool>("seen")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(&self) -> Result<(), Error> {
+        let finish: Function = self.runtime.get("finish").map_err(setup)?;
+        self.call_main(finish, mlua::MultiValue::new())
     }
 
     /// Runs the loop until nothing is pending (no timer armed, no task runnable).

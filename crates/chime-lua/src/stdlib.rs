@@ -53,9 +53,16 @@ pub(crate) fn install(lua: &Lua, core: &Rc<Core>, exit_process: bool) -> mlua::R
             })?,
         )?;
     } else {
-        // Lua's own os.exit ends the process (C's exit flushes Lua's output); only the runtime's
-        // loop must know it is not coming back, which it does not need to.
-        let _ = core;
+        // The process ends here: C's exit (under std::process::exit) flushes Lua's output; the
+        // run's directory, if this process made one, is removed first.
+        let core = core.clone();
+        os.set(
+            "exit",
+            lua.create_function(move |_, code: Value| -> mlua::Result<()> {
+                core.node.cleanup();
+                std::process::exit(exit_code(&code))
+            })?,
+        )?;
     }
     Ok(())
 }

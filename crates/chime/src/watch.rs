@@ -169,5 +169,8 @@ fn still_ready(fd: &OwnedFd, interest: Interest) -> bool {
     }
     let mut fds = [PollFd::new(fd, flags)];
     let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
-    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0) && fds[0].revents().intersects(flags)
+    // A hung-up or failed descriptor stays "ready" for good (tokio never clears read-closed): it
+    // counts as still ready, so the loop yields between calls instead of spinning the runtime.
+    let settled = flags | PollFlags::HUP | PollFlags::ERR;
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0) && fds[0].revents().intersects(settled)
 }

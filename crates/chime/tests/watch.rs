@@ -98,3 +98,25 @@ async fn the_driver_exits_after_the_last_watch_ends() {
     }
     assert_eq!(metrics.num_alive_tasks(), 0, "nothing left behind");
 }
+
+/// A hung-up descriptor stays ready for good: the watch keeps calling back (level-triggered), but
+/// yields between calls, so the rest of a current-thread runtime still runs.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hung_up_descriptor_does_not_starve_the_runtime() {
+    let sched = Scheduler::start();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = sched
+        .watch(&reader, Interest::READABLE, move |_id: WatchId, ready: Readiness| {
+            let _ = tx.send(ready.hangup);
+        })
+        .unwrap();
+    drop(writer);
+    assert!(next(&mut rx).await, "the hang-up is reported");
+    // a timer on the same runtime still fires while the watch keeps reporting the hang-up
+    tokio::time::timeout(Duration::from_secs(5), tokio::time::sleep(Duration::from_millis(20)))
+        .await
+        .expect("the runtime was not starved");
+    assert!(next(&mut rx).await, "still reported, level-triggered");
+    sched.unwatch(id).unwrap();
+}

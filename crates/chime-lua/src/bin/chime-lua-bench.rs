@@ -8,7 +8,9 @@
 //! Workloads (SPEC section 4, chime-lua row): `arm_cancel`, N timers armed then cancelled (CPU per
 //! timer); `pending`, N timers pending (resident bytes per timer); `expire`, N timers expiring within
 //! 200 ms (CPU per timer). chime-lua runs `chime.after` / `chime.cancel`; luv runs `uv.new_timer`,
-//! `timer:start`, `timer:stop` + `timer:close`. N is 1M (100k with `--quick`). The luv side runs on
+//! `timer:start`, `timer:stop` + `timer:close`. The Knot-style workloads (`knot_*`, issue 12) run
+//! the same on Knot Resolver's API: `event.after` / `event.cancel` on chime-lua, and on luv what
+//! Knot's `event.c` does on libuv (a handle per event kept by id, closed when cancelled or fired). N is 1M (100k with `--quick`). The luv side runs on
 //! Debian's `luajit` with Debian's `lua-luv` (its Lua 5.1 build), the chime-lua side on chime-lua's
 //! vendored LuaJIT: both LuaJIT 2.1.
 
@@ -19,6 +21,8 @@ use std::process::{Command, ExitCode, Stdio};
 const COMMON: &str = include_str!("../../bench/common.lua");
 const CHIME: &str = include_str!("../../bench/chime.lua");
 const LUV: &str = include_str!("../../bench/luv.lua");
+const KNOT: &str = include_str!("../../bench/knot.lua");
+const LUV_KNOT: &str = include_str!("../../bench/luv_knot.lua");
 
 struct Args {
     quick: bool,
@@ -98,27 +102,36 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| PathBuf::from("chime-lua"));
     println!("chime-lua vs lua-luv, {n} timers per workload, one child process per figure");
     println!("CPU: {}", cpu_model());
-    println!("{:<12} {:>14} {:>14} {:>8}  goal", "workload", "chime-lua", "luv", "ratio");
+    println!("{:<16} {:>14} {:>14} {:>8}  goal", "workload", "chime-lua", "luv", "ratio");
     let mut failed = false;
-    for (workload, unit) in [("arm_cancel", "ns/timer"), ("pending", "B/timer"), ("expire", "ns/timer")] {
-        let chime = run(Command::new(&chime_lua), CHIME, workload, n);
+    let workloads = [
+        ("arm_cancel", "ns/timer"),
+        ("pending", "B/timer"),
+        ("expire", "ns/timer"),
+        ("knot_arm_cancel", "ns/timer"),
+        ("knot_pending", "B/timer"),
+        ("knot_expire", "ns/timer"),
+    ];
+    for (workload, unit) in workloads {
+        let knot = workload.starts_with("knot_");
+        let chime = run(Command::new(&chime_lua), if knot { KNOT } else { CHIME }, workload, n);
         let mut luajit = Command::new(&args.luajit);
         luajit.env("LUA_CPATH", format!("{};;", args.luv_cpath));
-        let luv = run(luajit, LUV, workload, n);
+        let luv = run(luajit, if knot { LUV_KNOT } else { LUV }, workload, n);
         match (chime, luv) {
             (Ok(c), Ok(l)) => {
                 let pick = |(cpu, bytes): (f64, f64)| {
-                    if workload == "pending" { bytes / n as f64 } else { cpu * 1e9 / n as f64 }
+                    if workload.ends_with("pending") { bytes / n as f64 } else { cpu * 1e9 / n as f64 }
                 };
                 let (c, l) = (pick(c), pick(l));
                 // ratio: how many times better chime-lua is (luv / chime-lua: > 1 means chime-lua wins)
                 let ratio = l / c;
-                let goal = if workload == "pending" {
+                let goal = if workload.ends_with("pending") {
                     "less memory (ratio > 1)"
                 } else {
                     "at least as fast (ratio >= 1)"
                 };
-                println!("{workload:<12} {:>9.1} {unit:<4} {:>9.1} {unit:<4} {ratio:>7.2}x  {goal}", c, l);
+                println!("{workload:<16} {:>9.1} {unit:<4} {:>9.1} {unit:<4} {ratio:>7.2}x  {goal}", c, l);
             }
             (c, l) => {
                 failed = true;

@@ -28,6 +28,8 @@ pub(crate) struct Member {
     member: String,
     interval_ms: i64,
     sub_interval_ms: i64,
+    /// When tick 0 is due (wall-clock ms); tick `t` is due at `anchor_ms + t * interval_ms`.
+    anchor_ms: i64,
     pub(super) lease_ms: i64,
     misfire: Misfire,
     state: Mutex<State>,
@@ -65,6 +67,7 @@ impl Member {
             member: member_id(),
             interval_ms,
             sub_interval_ms,
+            anchor_ms: plan.anchor_ms.unwrap_or(0),
             lease_ms: plan.lease.map_or(interval_ms.max(sub_interval_ms), ms).max(1),
             misfire: plan.misfire,
             state: Mutex::new(State {
@@ -86,6 +89,7 @@ impl Member {
     /// Delay from wall time `now_ms` to the next check: the next tick's due time or the next
     /// `sub_interval` boundary, whichever comes first.
     pub(crate) fn next_check(&self, now_ms: i64) -> Duration {
+        let now_ms = now_ms - self.anchor_ms;
         let next_due = (now_ms.div_euclid(self.interval_ms) + 1) * self.interval_ms;
         let next_sub = (now_ms.div_euclid(self.sub_interval_ms) + 1) * self.sub_interval_ms;
         Duration::from_millis(u64::try_from(next_due.min(next_sub) - now_ms).unwrap_or(1))
@@ -128,6 +132,7 @@ impl Member {
     /// The tick to claim at `now_ms`, if any: the latest due tick, unless it is known to be claimed or
     /// is past the misfire window.
     fn due_tick(&self, now_ms: i64, known_last: Option<u64>) -> Option<u64> {
+        let now_ms = now_ms - self.anchor_ms;
         let tick = u64::try_from(now_ms.div_euclid(self.interval_ms)).ok()?;
         if known_last.is_some_and(|last| last >= tick) {
             return None;
@@ -170,7 +175,7 @@ impl Member {
                 Ok(ClaimOutcome::Granted(lease)) => {
                     // Due at `tick * interval` of wall time: that many ms before `asked`.
                     let late = Duration::from_millis(
-                        u64::try_from(now_ms - tick as i64 * self.interval_ms).unwrap_or(0),
+                        u64::try_from(now_ms - self.anchor_ms - tick as i64 * self.interval_ms).unwrap_or(0),
                     );
                     let scheduled = asked.checked_sub(late).unwrap_or(asked);
                     self.run(&driver, heartbeat, lease, known_last, scheduled).await;

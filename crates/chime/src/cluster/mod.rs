@@ -2,8 +2,8 @@
 //! [`.key(name)`](crate::TimerBuilder::key) and [`.coordinator(c)`](crate::TimerBuilder::coordinator)
 //! runs each tick on exactly one member of every process and host that shares the coordinator.
 //!
-//! - **Ticks** are numbered from a shared anchor, the Unix epoch: tick `t` is due at
-//!   `t * interval` of wall-clock time, so every member agrees which tick is due without talking.
+//! - **Ticks** are numbered from a shared anchor, the Unix epoch (or the timer's
+//!   [`anchor`](crate::TimerBuilder::anchor)): tick `t` is due at `anchor + t * interval` of wall-clock time, so every member agrees which tick is due without talking.
 //! - **Claims** are one atomic operation in the store ([`protocol`]): a member may run tick `t` only
 //!   if no member claimed `t` (or a later tick) and no run holds a live lease. The grant carries a
 //!   fencing token ([`Fire::fence`](crate::Fire::fence)), strictly increasing per key: pass it to

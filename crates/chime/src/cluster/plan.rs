@@ -15,6 +15,8 @@ pub(crate) struct ClusterPlan {
     pub(crate) sub_interval: Option<Duration>,
     pub(crate) lease: Option<Duration>,
     pub(crate) misfire: Misfire,
+    /// Wall-clock milliseconds since the Unix epoch at which tick 0 is due (default: the epoch).
+    pub(crate) anchor_ms: Option<i64>,
 }
 
 impl ClusterPlan {
@@ -25,6 +27,7 @@ impl ClusterPlan {
             && self.sub_interval.is_none()
             && self.lease.is_none()
             && self.misfire == Misfire::default()
+            && self.anchor_ms.is_none()
     }
 
     /// Checks the cluster options against the timer's own `plan` (validated as a local one).
@@ -100,6 +103,9 @@ fn stray_option(cluster: &ClusterPlan) -> Option<Error> {
     }
     if cluster.misfire != Misfire::default() {
         return needs_key("misfire");
+    }
+    if cluster.anchor_ms.is_some() {
+        return needs_key("anchor");
     }
     None
 }

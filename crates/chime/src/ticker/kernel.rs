@@ -83,6 +83,11 @@ impl KernelTicker {
         })
     }
 
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.get_ref().as_fd()
+    }
+
     pub(crate) fn clock(&self) -> Clock {
         self.clock
     }

@@ -149,6 +149,25 @@ impl Ticker {
         }
     }
 
+    /// The kernel `timerfd` behind the ticker (`None` for a wheel ticker), for code that polls
+    /// descriptors itself (Ratchet's `get_fd`). Read the count with [`read`](Self::read), not from
+    /// the descriptor.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let ticker = chime::Ticker::new(chime::Clock::Monotonic)?;
+    /// assert_eq!(ticker.as_fd().is_some(), ticker.is_kernel());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(unix)]
+    pub fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.engine {
+            Engine::Wheel(_) => None,
+            #[cfg(target_os = "linux")]
+            Engine::Kernel(k) => Some(k.as_fd()),
+        }
+    }
+
     /// Whether a kernel `timerfd` backs the ticker.
     ///
     /// # Examples

@@ -146,6 +146,40 @@ impl TimerBuilder<'_> {
         self
     }
 
+    /// When tick 0 of this cluster timer is due (default: the Unix epoch): tick `t` is due at
+    /// `anchor + t * interval`. Every member of a key must use the same anchor (resty.timer anchors
+    /// a key's grid at its first run; store the anchor where all members read it). Requires
+    /// [`key`](Self::key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// use std::time::{Duration, SystemTime};
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched
+    ///     .timer(Duration::from_secs(60))
+    ///     .recurring()
+    ///     .key("report")
+    ///     .coordinator(chime::cluster::Local::new())
+    ///     .anchor(SystemTime::now())
+    ///     .on_expire(|_| {})
+    ///     .arm()?;
+    /// assert!(timer.is_armed());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// chime-lua's `resty.timer` anchors a node-wide timer's grid at its first run, as lua-resty-timer
+    /// does.
+    pub fn anchor(mut self, anchor: std::time::SystemTime) -> Self {
+        let ms = match anchor.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+        };
+        self.cluster_plan().anchor_ms = Some(ms);
+        self
+    }
+
     /// What happens to a tick no member could run on time (default: run it once if no more than
     /// 60 s late). Requires [`key`](Self::key).
     ///
