@@ -6,6 +6,7 @@
 mod config;
 mod job;
 mod schedule;
+mod store;
 
 /// Runs the command line `args` (the program name first) and returns the process's exit status.
 pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
