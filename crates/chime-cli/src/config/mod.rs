@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::job::JobSpec;
 
-pub(crate) use validate::Defaults;
+pub(crate) use validate::{Defaults, listen_addr};
 
 /// A validated schedule file.
 #[derive(Debug, Clone)]
@@ -66,15 +66,6 @@ impl StoreUrl {
         match self {
             StoreUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
             StoreUrl::Redis(url) | StoreUrl::Postgres(url) => redact(url),
-        }
-    }
-
-    /// `sqlite`, `redis` or `postgres`.
-    pub(crate) fn backend(&self) -> &'static str {
-        match self {
-            StoreUrl::Sqlite(_) => "sqlite",
-            StoreUrl::Redis(_) => "redis",
-            StoreUrl::Postgres(_) => "postgres",
         }
     }
 }

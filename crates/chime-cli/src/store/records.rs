@@ -47,15 +47,6 @@ impl Outcome {
             Outcome::Abandoned => "abandoned",
         }
     }
-
-    pub(crate) const FINISHED: [Outcome; 6] = [
-        Outcome::Success,
-        Outcome::Failure,
-        Outcome::Timeout,
-        Outcome::LeaseLost,
-        Outcome::Stopped,
-        Outcome::Abandoned,
-    ];
 }
 
 /// What started a run.
