@@ -394,25 +394,32 @@ pub(crate) fn job(
         }
         None => defaults.env.clone(),
     };
+    // Every key is checked (and reported) before any missing one ends the job's validation.
+    let overlap = overlap(ctx, &raw.overlap).unwrap_or(defaults.overlap);
+    let timeout =
+        duration_at_least(ctx, &raw.timeout, "timeout", Duration::from_millis(1)).unwrap_or(defaults.timeout);
+    let lease = duration_at_least(ctx, &raw.lease, "lease", Duration::from_secs(1)).unwrap_or(defaults.lease);
+    let kill_grace =
+        duration_at_least(ctx, &raw.kill_grace, "kill_grace", Duration::ZERO).unwrap_or(defaults.kill_grace);
+    let dir = dir(ctx, &raw.dir, base).or_else(|| defaults.dir.clone());
+    let (schedule, schedule_text) = schedule?;
     let spec = JobSpec {
         name: name?,
-        schedule: schedule.as_ref()?.0.clone(),
-        schedule_text: schedule?.1,
+        schedule,
+        schedule_text,
         timezone,
         timezone_name,
         jitter,
         target: target?,
         local: raw.local.as_ref().map_or(defaults.local, |l| *l.get_ref()),
-        overlap: overlap(ctx, &raw.overlap).unwrap_or(defaults.overlap),
+        overlap,
         missed: policy,
         grace,
-        timeout: duration_at_least(ctx, &raw.timeout, "timeout", Duration::from_millis(1))
-            .unwrap_or(defaults.timeout),
-        lease: duration_at_least(ctx, &raw.lease, "lease", Duration::from_secs(1)).unwrap_or(defaults.lease),
-        kill_grace: duration_at_least(ctx, &raw.kill_grace, "kill_grace", Duration::ZERO)
-            .unwrap_or(defaults.kill_grace),
+        timeout,
+        lease,
+        kill_grace,
         env,
-        dir: dir(ctx, &raw.dir, base).or_else(|| defaults.dir.clone()),
+        dir,
         source,
     };
     (ctx.problems.len() == before).then_some(spec)

@@ -25,12 +25,12 @@ impl Tail {
         }
         if self.text.len() > TAIL_BYTES {
             let mut cut = self.text.len() - TAIL_BYTES;
-            // Keep whole lines where one fits, and always whole characters.
-            if let Some(newline) = self.text[cut..].find('\n').filter(|&i| i + 1 < self.text.len() - cut) {
-                cut += newline + 1;
-            }
+            // Always whole characters, and whole lines where one fits.
             while !self.text.is_char_boundary(cut) {
                 cut += 1;
+            }
+            if let Some(newline) = self.text[cut..].find('\n').filter(|&i| i + 1 < self.text.len() - cut) {
+                cut += newline + 1;
             }
             self.text.drain(..cut);
             self.truncated = true;
