@@ -7,7 +7,11 @@ use common::{TempDir, chime};
 
 fn output(args: &[&str]) -> (i32, String, String) {
     let out = chime().args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -21,8 +25,14 @@ fn check_prints_the_next_five_runs_in_each_zone() {
     let (code, stdout, stderr) = output(&["check", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("valid, 2 jobs"), "{stdout}");
-    assert!(stdout.contains("nightly  `30 2 * * *` in Europe/Berlin  (cluster, overlap skip)  true"), "{stdout}");
-    assert!(stdout.contains("often  `@every 90s` in UTC  (cluster, overlap skip)  POST http://127.0.0.1:1/x"), "{stdout}");
+    assert!(
+        stdout.contains("nightly  `30 2 * * *` in Europe/Berlin  (cluster, overlap skip)  true"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("often  `@every 90s` in UTC  (cluster, overlap skip)  POST http://127.0.0.1:1/x"),
+        "{stdout}"
+    );
     let nightly: Vec<&str> = stdout.lines().filter(|l| l.contains(" 02:30:00 CE")).collect();
     assert_eq!(nightly.len(), 5, "{stdout}");
 }
@@ -38,7 +48,11 @@ fn invalid_files_exit_2_with_located_messages_and_start_nothing() {
     for verb in ["check", "run"] {
         let (code, stdout, stderr) = output(&[verb, path]);
         assert_eq!(code, 2, "{verb}: {stdout}{stderr}");
-        assert_eq!(stderr, format!("{path}:5:1: unknown key `scheduel` in [[job]]; did you mean `schedule`?\n"), "{verb}");
+        assert_eq!(
+            stderr,
+            format!("{path}:5:1: unknown key `scheduel` in [[job]]; did you mean `schedule`?\n"),
+            "{verb}"
+        );
     }
     assert!(!dir.path("never-created.db").exists(), "nothing started");
 
@@ -54,8 +68,12 @@ fn invalid_files_exit_2_with_located_messages_and_start_nothing() {
         stderr.lines().collect::<Vec<_>>(),
         [
             format!("{p}:5:12: unknown time zone `Mars/Olympus`"),
-            format!("{p}:8:12: invalid schedule `* * *`: a cron pattern has 5 fields (minute hour day month weekday) or 6 (seconds first), not 3"),
-            format!("{p}:10:11: unknown overlap policy `replase`; did you mean `replace`? (expected one of `skip`, `allow`, `replace`, `queue`)"),
+            format!(
+                "{p}:8:12: invalid schedule `* * *`: a cron pattern has 5 fields (minute hour day month weekday) or 6 (seconds first), not 3"
+            ),
+            format!(
+                "{p}:10:11: unknown overlap policy `replase`; did you mean `replace`? (expected one of `skip`, `allow`, `replace`, `queue`)"
+            ),
         ]
     );
 }
@@ -69,9 +87,18 @@ fn unreadable_files_and_bad_flags() {
     assert!(stderr.starts_with(&format!("{}:1:1: cannot read the file: ", missing.display())), "{stderr}");
     let file = dir.write("ok.toml", "");
     let (code, _, stderr) = output(&["run", file.to_str().unwrap(), "--store", "mysql://db"]);
-    assert_eq!((code, stderr.trim()), (2, "--store: unsupported store URL `mysql://db`: use sqlite://FILE, redis://HOST or postgres://HOST/DB"));
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            2,
+            "--store: unsupported store URL `mysql://db`: use sqlite://FILE, redis://HOST or postgres://HOST/DB"
+        )
+    );
     let (code, _, stderr) = output(&["run", file.to_str().unwrap(), "--listen", "nowhere"]);
-    assert_eq!((code, stderr.trim()), (2, "--listen: invalid listen address `nowhere`: expected IP:PORT, e.g. `127.0.0.1:9090`"));
+    assert_eq!(
+        (code, stderr.trim()),
+        (2, "--listen: invalid listen address `nowhere`: expected IP:PORT, e.g. `127.0.0.1:9090`")
+    );
     let (code, _, _) = output(&["run", file.to_str().unwrap(), "--log-format", "xml"]);
     assert_eq!(code, 2);
 }
@@ -82,7 +109,13 @@ fn a_crontab_checks_like_supercronic_reads_it() {
     let file = dir.write("crontab", "# name: greet\n*/5 * * * * echo hello\n61 * * * * echo never\n");
     let (code, _, stderr) = output(&["check", "--crontab", file.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert_eq!(stderr.trim(), format!("{}:3:1: invalid schedule `61 * * * *`: Component error: Number out of bounds.", file.display()));
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}:3:1: invalid schedule `61 * * * *`: Component error: Number out of bounds.",
+            file.display()
+        )
+    );
     let file = dir.write("crontab2", "# name: greet\n*/5 * * * * echo hello\n@daily date\n");
     let (code, stdout, _) = output(&["check", "--crontab", file.to_str().unwrap()]);
     assert_eq!(code, 0);

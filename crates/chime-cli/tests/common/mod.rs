@@ -14,7 +14,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("chime-cli-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir = std::env::temp_dir().join(format!(
+            "chime-cli-{name}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -86,20 +90,35 @@ impl Daemon {
     /// The daemon's log lines so far, as JSON.
     pub fn events(&self) -> Vec<serde_json::Value> {
         let Ok(file) = std::fs::File::open(&self.log) else { return vec![] };
-        std::io::BufReader::new(file).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
+        std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
     }
 
     /// Waits for a log line matching `pred`.
-    pub fn wait_log(&mut self, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_log(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(found) = self.events().into_iter().find(&pred) {
                 return found;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited ({status}) before the expected log line:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "the daemon exited ({status}) before the expected log line:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
-            assert!(Instant::now() < deadline, "no such log line within {timeout:?}:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "no such log line within {timeout:?}:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -127,7 +146,10 @@ impl Daemon {
             }
             if Instant::now() > deadline {
                 self.kill();
-                panic!("the daemon did not exit within {timeout:?}:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "the daemon did not exit within {timeout:?}:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
