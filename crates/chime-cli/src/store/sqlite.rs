@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Bucket, JobState, MetaStore, ReplicaInfo, RunRecord, StoreError, StoreFuture, TIMELINE_MS, Write,
@@ -235,7 +235,7 @@ impl MetaStore for SqliteStore {
     fn put_api_job<'a>(&'a self, name: &'a str, definition: &'a serde_json::Value) -> StoreFuture<'a, bool> {
         let (name, definition) = (name.to_string(), definition.to_string());
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existed: bool = tx
                 .query_row("SELECT 1 FROM chime_daemon_jobs WHERE name = ?1", params![name], |_| Ok(()))
                 .optional()?
@@ -253,7 +253,7 @@ impl MetaStore for SqliteStore {
     fn delete_api_job<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         let name = name.to_string();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let deleted = tx.execute("DELETE FROM chime_daemon_jobs WHERE name = ?1", params![name])? > 0;
             bump(&tx)?;
             tx.commit()?;
@@ -275,7 +275,7 @@ impl MetaStore for SqliteStore {
     fn set_paused<'a>(&'a self, job: &'a str, paused: bool, by: &'a str, now_ms: i64) -> StoreFuture<'a, ()> {
         let (job, by) = (job.to_string(), by.to_string());
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO chime_daemon_state (job, paused, paused_by, paused_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (job) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by,
@@ -290,7 +290,7 @@ impl MetaStore for SqliteStore {
     fn see<'a>(&'a self, jobs: &'a [String], now_ms: i64) -> StoreFuture<'a, ()> {
         let jobs = jobs.to_vec();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut stmt = tx.prepare(
                     "INSERT INTO chime_daemon_state (job, seen_ms) VALUES (?1, ?2)
@@ -307,7 +307,7 @@ impl MetaStore for SqliteStore {
     fn write<'a>(&'a self, batch: &'a [Write], history: usize) -> StoreFuture<'a, ()> {
         let batch = batch.to_vec();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for write in &batch {
                 apply(&tx, write, history)?;
             }
@@ -358,7 +358,7 @@ impl MetaStore for SqliteStore {
     fn request_stop<'a>(&'a self, job: &'a str, fence: u64) -> StoreFuture<'a, ()> {
         let job = job.to_string();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT OR REPLACE INTO chime_daemon_stop (job, fence) VALUES (?1, ?2)",
                 params![job, fence as i64],
