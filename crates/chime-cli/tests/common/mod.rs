@@ -219,3 +219,48 @@ pub fn store_url(backend: &str, dir: &TempDir, test: &str) -> Option<String> {
 pub fn unique(name: &str) -> String {
     format!("{name}-{:08x}", rand::random::<u32>())
 }
+
+/// Whether process `pid` is alive (not gone, not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Starts a manual run through the API; returns its run id.
+pub fn run_now(daemon: &Daemon, job: &str) -> String {
+    let response = http()
+        .post(daemon.url(&format!("/v1/jobs/{job}/run")))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: serde_json::Value = response.json().unwrap();
+    body["run_id"].as_str().unwrap().to_string()
+}
+
+/// Waits for a run to finish and returns its record.
+pub fn finished_run(daemon: &Daemon, job: &str, run_id: &str, timeout: Duration) -> serde_json::Value {
+    eventually(timeout, &format!("run {run_id} of {job} to finish"), || {
+        let runs = get_json(&daemon.url(&format!("/v1/jobs/{job}/runs?limit=100")));
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_id"] == run_id && r["outcome"] != "running")
+            .cloned()
+    })
+}
+
+/// A job's finished runs, oldest first.
+pub fn finished_runs(daemon: &Daemon, job: &str) -> Vec<serde_json::Value> {
+    let runs = get_json(&daemon.url(&format!("/v1/jobs/{job}/runs?limit=1000")));
+    let mut runs: Vec<serde_json::Value> =
+        runs["runs"].as_array().unwrap().iter().filter(|r| r["outcome"] != "running").cloned().collect();
+    runs.reverse();
+    runs
+}
