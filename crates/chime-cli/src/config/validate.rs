@@ -82,10 +82,10 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<Config, Vec<Problem>> {
     let file: FileToml = toml::from_str(text).map_err(|e| vec![toml_problem(text, &e)])?;
     let mut ctx = Ctx { text, problems: Vec::new() };
     let mut store = StoreUrl::Sqlite(base.join("chime.db"));
-    if let Some(url) = file.store.as_ref().and_then(|s| s.get_ref().url.as_ref()) {
-        if let Some(parsed) = ctx.check(url, |u| StoreUrl::parse(u, base)) {
-            store = parsed;
-        }
+    if let Some(url) = file.store.as_ref().and_then(|s| s.get_ref().url.as_ref())
+        && let Some(parsed) = ctx.check(url, |u| StoreUrl::parse(u, base))
+    {
+        store = parsed;
     }
     let mut listen: SocketAddr = DEFAULT_LISTEN.parse().expect("a valid address");
     let mut shutdown_timeout = Duration::from_secs(30);
@@ -214,11 +214,11 @@ fn overlap(ctx: &mut Ctx<'_>, field: &Option<Spanned<String>>) -> Option<Overlap
 
 fn defaults(ctx: &mut Ctx<'_>, raw: &DefaultsToml, base: &Path) -> Defaults {
     let mut d = Defaults::default();
-    if let Some(tz) = &raw.timezone {
-        if let Some(zone) = ctx.check(tz, |name| values::timezone(name)) {
-            d.timezone = zone;
-            d.timezone_name = tz.get_ref().clone();
-        }
+    if let Some(tz) = &raw.timezone
+        && let Some(zone) = ctx.check(tz, |name| values::timezone(name))
+    {
+        d.timezone = zone;
+        d.timezone_name = tz.get_ref().clone();
     }
     d.jitter = duration_at_least(ctx, &raw.jitter, "jitter", Duration::ZERO).unwrap_or(d.jitter);
     d.local = raw.local.as_ref().map_or(d.local, |l| *l.get_ref());
@@ -234,7 +234,7 @@ fn defaults(ctx: &mut Ctx<'_>, raw: &DefaultsToml, base: &Path) -> Defaults {
     d.kill_grace =
         duration_at_least(ctx, &raw.kill_grace, "kill_grace", Duration::ZERO).unwrap_or(d.kill_grace);
     if let Some(env) = &raw.env {
-        d.env = ctx.check(env, |e| env_vars(e)).unwrap_or_default();
+        d.env = ctx.check(env, env_vars).unwrap_or_default();
     }
     d.dir = dir(ctx, &raw.dir, base);
     d
@@ -372,13 +372,13 @@ pub(crate) fn job(
         }
     };
     let jitter = duration_at_least(ctx, &raw.jitter, "jitter", Duration::ZERO).unwrap_or(defaults.jitter);
-    if let (Some((Schedule::Every(every), _)), Some(j)) = (&schedule, &raw.jitter) {
-        if jitter >= *every {
-            ctx.report(
-                j.span(),
-                format!("`jitter` ({}) must be shorter than the schedule's interval", j.get_ref()),
-            );
-        }
+    if let (Some((Schedule::Every(every), _)), Some(j)) = (&schedule, &raw.jitter)
+        && jitter >= *every
+    {
+        ctx.report(
+            j.span(),
+            format!("`jitter` ({}) must be shorter than the schedule's interval", j.get_ref()),
+        );
     }
     let (mut policy, mut grace) = (defaults.missed, defaults.grace);
     if let Some(m) = &raw.missed {
@@ -389,7 +389,7 @@ pub(crate) fn job(
     let env = match &raw.env {
         Some(e) => {
             let mut merged = defaults.env.clone();
-            merged.extend(ctx.check(e, |e| env_vars(e)).unwrap_or_default());
+            merged.extend(ctx.check(e, env_vars).unwrap_or_default());
             merged
         }
         None => defaults.env.clone(),

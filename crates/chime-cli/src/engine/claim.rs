@@ -140,7 +140,7 @@ pub(crate) enum Refused {
 /// ticks (which are multiples of 1000, see `Tick::key`). `None`: no room before the next one.
 fn manual_tick(last: u64) -> Option<u64> {
     let next = last + 1;
-    (next % 1000 != 0).then_some(next)
+    (!next.is_multiple_of(1000)).then_some(next)
 }
 
 /// Starts a manual run of `spec` now, honouring its overlap policy.

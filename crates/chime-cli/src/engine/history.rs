@@ -16,7 +16,7 @@ const EVERY: Duration = Duration::from_millis(100);
 const MAX_BUFFERED: usize = 20_000;
 
 enum Msg {
-    Write(Write),
+    Write(Box<Write>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -35,7 +35,7 @@ impl History {
     }
 
     pub(crate) fn write(&self, write: Write) {
-        let _ = self.tx.send(Msg::Write(write));
+        let _ = self.tx.send(Msg::Write(Box::new(write)));
     }
 
     /// Waits until everything sent so far was written (or the store refused it).
@@ -73,6 +73,7 @@ async fn writer(meta: Arc<dyn MetaStore>, keep: usize, mut rx: mpsc::UnboundedRe
                 let _ = done.send(());
             }
             Some(Msg::Write(write)) => {
+                let write = *write;
                 let prune = match &write {
                     Write::Finished(run) => {
                         let count = since_prune.entry(run.job.clone()).or_default();

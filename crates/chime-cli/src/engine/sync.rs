@@ -151,7 +151,7 @@ impl Engine {
             interval.tick().await;
             self.beat(&mut generation).await;
             ticks += 1;
-            if ticks % 10 == 0 {
+            if ticks.is_multiple_of(10) {
                 self.abandon_silent().await;
             }
             let now = clock_offset();

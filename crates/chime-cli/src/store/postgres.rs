@@ -336,7 +336,7 @@ impl MetaStore for PostgresStore {
                 .await?;
             let mut runs: Vec<RunRecord> =
                 rows.iter().map(|r| parse(r.get::<_, &str>(0))).collect::<Result<_, _>>()?;
-            runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+            runs.sort_by_key(|r| std::cmp::Reverse(r.started_ms));
             Ok(runs)
         })
     }

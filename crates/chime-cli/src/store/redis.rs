@@ -317,7 +317,7 @@ impl MetaStore for RedisStore {
                     runs.push(run);
                 }
             }
-            runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+            runs.sort_by_key(|r| std::cmp::Reverse(r.started_ms));
             runs.truncate(limit);
             Ok(runs)
         })

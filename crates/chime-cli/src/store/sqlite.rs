@@ -323,7 +323,7 @@ impl MetaStore for SqliteStore {
             )?;
             let rows = stmt.query_map(params![job, limit as i64], |r| parse(&r.get::<_, String>(0)?))?;
             let mut runs: Vec<RunRecord> = rows.collect::<rusqlite::Result<_>>()?;
-            runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+            runs.sort_by_key(|r| std::cmp::Reverse(r.started_ms));
             Ok(runs)
         })
     }
