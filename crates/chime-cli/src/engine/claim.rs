@@ -106,6 +106,7 @@ pub(crate) async fn claim(engine: &Engine, spec: &JobSpec, tick: u64) -> Result<
         }
         Ok(Ok(outcome)) => {
             engine.store_answered();
+            tracing::debug!(job = %spec.name, tick, claim_us = asked.elapsed().as_micros() as u64, granted = matches!(outcome, ClaimOutcome::Granted(_)), "claimed");
             Ok(outcome)
         }
         Ok(Err(e)) => Err(e.to_string()),
