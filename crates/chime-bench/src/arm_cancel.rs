@@ -50,7 +50,7 @@ pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
         report.push(
             Figure::new(1, name.clone(), Unit::Nanos, Better::Lower, chime)
                 .vs("tokio sleep", tokio)
-                .goal_ratio(5.0),
+                .goal_ratio(3.0),
         );
         report.push(
             Figure::new(1, format!("{name}, vs DelayQueue"), Unit::Nanos, Better::Lower, chime)

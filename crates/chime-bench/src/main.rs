@@ -1,5 +1,5 @@
 //! chime-bench: chime against tokio in one process and one run, printed as ratios against the goals
-//! of SPEC section 4.
+//! listed in this crate's README.
 //!
 //! ```text
 //! cargo run --release -p chime-bench -- compare [--json] [--quick] [--plot FILE.svg] [--only 1,3]
@@ -39,7 +39,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Runs every workload and prints chime, its peer, the ratio and the SPEC goal of each figure.
+    /// Runs every workload and prints chime, its peer, the ratio and the goal of each figure.
     Compare(CompareArgs),
     /// The daemon workload: `chime run` with 10k jobs `@every 1m` and 1k `@every 1s` on SQLite
     /// (memory, CPU, claim latency; about 80 s, or 15 s with --quick).

@@ -52,29 +52,49 @@
 //! - [`Scheduler::shutdown`] runs every pending timer's cancel callback with
 //!   [`CancelReason::Shutdown`].
 
+// The layers, lowest first; a module uses only modules of its own layer or below (the test
+// `tests/layers.rs` checks it):
+//   0. wheel                       the timing wheel, a plain data structure
+//   1. clock, error, id, unwind    time bases, errors, timer ids, panic reports
+//   2. record                      what the wheel stores for a timer; what a callback sees
+//   3. driver                      the wheels on tokio: shards, the firing pass, the loop
+//   4. scheduler, sleep, ticker    the handle users hold; futures and tickers on the wheel
+//   5. worker, watch, cluster      facilities on top of the scheduler
+//   6. events, timer               event buses (handlers are workers); the timer builder (which
+//                                  hands cluster timers to `cluster`)
+pub mod wheel;
+
 mod clock;
-pub mod cluster;
-mod driver;
 mod error;
-mod events;
-mod registry;
+mod id;
+mod unwind;
+
+mod record;
+
+mod driver;
+
 mod scheduler;
 mod sleep;
 mod ticker;
-mod timer;
-mod unwind;
+
+pub mod cluster;
 #[cfg(unix)]
 mod watch;
-pub mod wheel;
 mod worker;
 
+mod events;
+mod timer;
+
 pub use clock::{Clock, WallClock};
-pub use error::{Elapsed, Error, InvalidOption};
-pub use events::{Dispatch, Events, Lifecycle, NamedEvent, NamedEvents, Subscription};
-pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};
+pub use error::{Cause, Elapsed, Error, InvalidOption};
+pub use events::{Dispatch, Events, NamedEvent, NamedEvents, Subscription};
+pub use id::{TimerId, WatchId};
+pub use record::{CancelReason, Fire, Missed};
+pub use scheduler::{Lifecycle, Scheduler, SchedulerBuilder, ShutdownReport};
 pub use sleep::{Sleep, Timeout};
 pub use ticker::{Ticker, TickerTimes};
-pub use timer::{CancelReason, Fire, Missed, PanicReport, Timer, TimerBuilder, TimerId};
+pub use timer::{Timer, TimerBuilder};
+pub use unwind::PanicReport;
 #[cfg(unix)]
-pub use watch::{Interest, Readiness, WatchId};
-pub use worker::{Group, ItemState, PushError, Queue, Ticket, Worker, WorkerBuilder, WorkerExit};
+pub use watch::{Interest, Readiness};
+pub use worker::{Group, ItemState, PushError, Queue, SendError, Ticket, Worker, WorkerBuilder, WorkerExit};

@@ -4,14 +4,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::driver::{Inner, SleepKey};
-use crate::{Elapsed, Scheduler};
+use crate::driver::{Driver, SleepKey};
+use crate::error::Elapsed;
+use crate::scheduler::Scheduler;
 
 impl Scheduler {
     /// TINN's `wait`: a future that completes `duration` from now, on chime's wheel.
@@ -28,9 +28,9 @@ impl Scheduler {
     /// # }
     /// ```
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = self.inner.time.now();
+        let now = self.driver().time.now();
         let deadline = crate::clock::nanos(duration).map_or(u64::MAX, |d| now.saturating_add(d));
-        Sleep::new(self.inner.clone(), deadline, now)
+        Sleep::new(self.driver().clone(), deadline, now)
     }
 
     /// A future that completes at `deadline` (on tokio's clock).
@@ -44,7 +44,7 @@ impl Scheduler {
     /// # }
     /// ```
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.inner.clone(), self.inner.time.to_nanos(deadline), self.inner.time.now())
+        Sleep::new(self.driver().clone(), self.driver().time.to_nanos(deadline), self.driver().time.now())
     }
 
     /// Bounds `future` by `duration`: its output, or [`Elapsed`] if the time passes first.
@@ -115,9 +115,9 @@ impl Scheduler {
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
-    /// The scheduler's shared state, not a counted handle: a sleep keeps the driver from exiting
-    /// through the reference count (see the driver's exit check), which costs one atomic less.
-    inner: Arc<Inner>,
+    /// The driver, not a counted scheduler handle: a sleep first polled after every handle is gone
+    /// starts a parked driver again (the driver's rule 8).
+    driver: Arc<Driver>,
     /// Wheel nanoseconds; `u64::MAX` for "never".
     deadline: u64,
     state: State,
@@ -142,8 +142,8 @@ struct State {
 impl Sleep {
     /// A sleep until `deadline` (wheel nanoseconds), made at `now`: the clock is read once, by the
     /// caller.
-    pub(crate) fn new(inner: Arc<Inner>, deadline: u64, now: u64) -> Self {
-        Sleep { inner, deadline, state: State { armed: None, done: deadline <= now } }
+    pub(crate) fn new(driver: Arc<Driver>, deadline: u64, now: u64) -> Self {
+        Sleep { driver, deadline, state: State { armed: None, done: deadline <= now } }
     }
 
     /// When the sleep completes; `None` if further than tokio's `Instant` can count.
@@ -156,7 +156,7 @@ impl Sleep {
     /// # }
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        (self.deadline != u64::MAX).then(|| self.inner.time.to_instant(self.deadline))
+        (self.deadline != u64::MAX).then(|| self.driver.time.to_instant(self.deadline))
     }
 
     /// Whether the deadline has passed (or the sleep completed).
@@ -169,7 +169,7 @@ impl Sleep {
     /// # }
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.state.done || self.deadline <= self.inner.time.now()
+        self.state.done || self.deadline <= self.driver.time.now()
     }
 
     /// Moves the deadline; the sleep is pending again until then.
@@ -184,13 +184,13 @@ impl Sleep {
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
         self.unarm();
-        self.deadline = self.inner.time.to_nanos(deadline);
-        self.state = State { armed: None, done: self.deadline <= self.inner.time.now() };
+        self.deadline = self.driver.time.to_nanos(deadline);
+        self.state = State { armed: None, done: self.deadline <= self.driver.time.now() };
     }
 
     fn unarm(&mut self) {
         if let Some(key) = self.state.armed.take() {
-            self.inner.cancel_sleep(key);
+            self.driver.cancel_sleep(key);
         }
     }
 }
@@ -200,14 +200,14 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let inner = &this.inner;
+        let driver = &this.driver;
         if this.state.done {
             return Poll::Ready(());
         }
         let ready = match this.state.armed {
-            Some(key) => inner.poll_sleep(key, cx.waker()),
+            Some(key) => driver.poll_sleep(key, cx.waker()),
             // Not due when made; if it is by now, the driver wakes it at once.
-            None => match inner.insert_sleep(this.deadline, cx.waker().clone()) {
+            None => match driver.insert_sleep(this.deadline, cx.waker().clone()) {
                 Ok(key) => {
                     this.state.armed = Some(key);
                     false
@@ -227,10 +227,6 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.unarm();
-        // With no handle left, this sleep may have been what kept an idle driver from exiting.
-        if self.inner.handles.load(Ordering::Relaxed) == 0 {
-            self.inner.wake_driver();
-        }
     }
 }
 

@@ -1,25 +1,17 @@
 //! fd watches: Knot Resolver's `event.socket`. A callback runs each time a file descriptor is ready.
 
-use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::timer::PanicReport;
-use crate::{Error, Scheduler};
+use crate::error::Error;
+use crate::id::WatchId;
+use crate::scheduler::Scheduler;
+use crate::unwind::PanicReport;
 
 pub use tokio::io::Interest;
-
-/// The id of an fd watch; ids are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WatchId(u64);
-
-impl fmt::Display for WatchId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "watch {}", self.0)
-    }
-}
 
 /// What a watched descriptor is ready for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,16 +64,18 @@ impl Scheduler {
             return Err(Error::Shutdown);
         }
         let owned: OwnedFd = fd.as_fd().try_clone_to_owned().map_err(|e| Error::io("dup", e))?;
-        let _runtime = self.inner.runtime.enter();
+        let driver = self.driver();
+        let _runtime = driver.runtime.enter();
         // `AsyncFd::with_interest` is deprecated because a generic `T` might report another
         // descriptor over time; this `OwnedFd` is ours alone and reports the one it owns until dropped.
         #[allow(deprecated)]
         let fd = AsyncFd::with_interest(owned, interest)
             .map_err(|e| Error::io("registering the descriptor", e))?;
-        let inner = self.inner.clone();
-        let id = self.inner.registry.add_watch(|id| {
+        let hooks = driver.hooks.clone();
+        let shared = Arc::downgrade(&self.shared);
+        let id = self.shared.registry.add_task(|id| {
             let watch = WatchId(id);
-            self.inner
+            driver
                 .runtime
                 .spawn(async move {
                     loop {
@@ -94,7 +88,7 @@ impl Scheduler {
                             error: ready.is_error(),
                         };
                         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(watch, readiness))) {
-                            inner.report(PanicReport::new(None, watch.to_string(), &*payload));
+                            hooks.report(&PanicReport::new(None, watch.to_string(), &*payload));
                             break;
                         }
                         if still_ready(fd.get_ref(), interest) {
@@ -103,8 +97,9 @@ impl Scheduler {
                             guard.clear_ready();
                         }
                     }
-                    inner.registry.forget_watch(id);
-                    inner.wake_driver(); // this task may have been what kept an idle driver alive
+                    if let Some(shared) = shared.upgrade() {
+                        shared.registry.forget_task(id);
+                    }
                 })
                 .abort_handle()
         });
@@ -117,7 +112,7 @@ impl Scheduler {
     ///
     /// [`Error::NotFound`] for a watch that is gone (stopped, or its callback panicked).
     pub fn unwatch(&self, id: WatchId) -> Result<(), Error> {
-        if self.inner.registry.remove_watch(id.0) { Ok(()) } else { Err(Error::NotFound) }
+        if self.shared.registry.remove_task(id.0) { Ok(()) } else { Err(Error::UnknownWatch(id)) }
     }
 }
 

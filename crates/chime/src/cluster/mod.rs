@@ -25,13 +25,16 @@
 //! | `Redis` (feature `redis`) | many hosts | while Redis loses no acknowledged writes (no failover, no restart without AOF `always`) | Redis's `TIME` |
 //! | `Postgres` (feature `postgres`) | many hosts | yes (one `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE .. RETURNING`) | the database's `clock_timestamp()` |
 
+mod arm;
 mod local;
-pub(crate) mod member;
+mod member;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod protocol;
 #[cfg(feature = "redis")]
 mod redis;
+mod run;
 mod sqlite;
 
 pub use local::Local;
@@ -42,13 +45,14 @@ pub use protocol::{Claim, ClaimOutcome, Lease};
 pub use redis::Redis;
 pub use sqlite::Sqlite;
 
-pub(crate) use member::ClusterPlan;
+pub(crate) use arm::heartbeat;
+pub(crate) use plan::ClusterPlan;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 /// What a store call returns: a boxed future, so coordinators can be used as trait objects.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

@@ -54,6 +54,44 @@ pub struct Lease {
     pub previous_tick: Option<u64>,
 }
 
+impl Lease {
+    /// The lease a store grants for `claim`, with the claim's `fence` and the tick claimed before it:
+    /// the one construction every backend uses.
+    ///
+    /// ```
+    /// use chime::cluster::{Claim, Lease};
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let lease = Lease::granted(&ask, 3, Some(6));
+    /// assert_eq!((lease.tick, lease.fence, lease.previous_tick), (7, 3, Some(6)));
+    /// ```
+    pub fn granted(claim: &Claim, fence: u64, previous_tick: Option<u64>) -> Lease {
+        Lease {
+            key: claim.key.clone(),
+            tick: claim.tick,
+            fence,
+            member: claim.member.clone(),
+            lease_ms: claim.lease_ms,
+            previous_tick,
+        }
+    }
+}
+
+/// The longest lease a store records, in milliseconds (about 35,000 years): stores compute
+/// `now + lease`, which must stay exact in Redis's Lua numbers (doubles, exact to 2^53) and inside
+/// PostgreSQL's `bigint`. Members ask for leases of a few intervals; nothing real comes near it.
+pub const MAX_LEASE_MS: i64 = 1 << 50;
+
+/// `lease_ms` as a store records it: at most [`MAX_LEASE_MS`], and not negative.
+///
+/// ```
+/// use chime::cluster::protocol::{MAX_LEASE_MS, stored_lease_ms};
+/// assert_eq!(stored_lease_ms(1000), 1000);
+/// assert_eq!(stored_lease_ms(i64::MAX), MAX_LEASE_MS);
+/// ```
+pub fn stored_lease_ms(lease_ms: i64) -> i64 {
+    lease_ms.clamp(0, MAX_LEASE_MS)
+}
+
 /// What a store answered to a [`Claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -88,17 +126,9 @@ pub fn claim(row: Option<&Row>, claim: &Claim, now_ms: i64) -> (ClaimOutcome, Op
         last_tick: Some(claim.tick),
         fence,
         owner: Some(claim.member.clone()),
-        lease_until_ms: now_ms.saturating_add(claim.lease_ms),
+        lease_until_ms: now_ms.saturating_add(stored_lease_ms(claim.lease_ms)),
     };
-    let lease = Lease {
-        key: claim.key.clone(),
-        tick: claim.tick,
-        fence,
-        member: claim.member.clone(),
-        lease_ms: claim.lease_ms,
-        previous_tick: current.last_tick,
-    };
-    (ClaimOutcome::Granted(lease), Some(next))
+    (ClaimOutcome::Granted(Lease::granted(claim, fence, current.last_tick)), Some(next))
 }
 
 /// Whether `row` is still the claim `lease` made (same fence, same owner).
@@ -109,9 +139,13 @@ fn holds(row: &Row, lease: &Lease) -> bool {
 /// Extends `lease` from `now_ms`; `false` (and no change) when it was lost to a later claim.
 pub fn renew(row: Option<&Row>, lease: &Lease, now_ms: i64) -> (bool, Option<Row>) {
     match row.filter(|row| holds(row, lease)) {
-        Some(row) => {
-            (true, Some(Row { lease_until_ms: now_ms.saturating_add(lease.lease_ms), ..row.clone() }))
-        }
+        Some(row) => (
+            true,
+            Some(Row {
+                lease_until_ms: now_ms.saturating_add(stored_lease_ms(lease.lease_ms)),
+                ..row.clone()
+            }),
+        ),
         None => (false, None),
     }
 }

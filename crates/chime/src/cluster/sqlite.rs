@@ -14,12 +14,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::protocol::{self, Claim, ClaimOutcome, Lease, Row};
 use super::{Coordinator, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 const BACKEND: &str = "sqlite";
 
-fn store(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::store_error(BACKEND, e)
 }
 
 /// Claims in an SQLite file, for the processes of one machine. Cheap to clone: clones share one
@@ -129,7 +129,7 @@ impl Sqlite {
             tx.commit().map_err(store)?;
             Ok(answer)
         });
-        task.await.map_err(|e| store(format!("the blocking task failed: {e}")))?
+        task.await.map_err(store)?
     }
 }
 
@@ -140,9 +140,9 @@ impl Coordinator for Sqlite {
 
     fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome> {
         if i64::try_from(claim.tick).is_err() {
-            return Box::pin(
-                async move { Err(store(format!("tick {} is past SQLite's INTEGER", claim.tick))) },
-            );
+            return Box::pin(async move {
+                Err(Error::store(BACKEND, format!("tick {} is past SQLite's INTEGER", claim.tick)))
+            });
         }
         let owned = claim.clone();
         Box::pin(self.apply(&claim.key, move |row| protocol::claim(row, &owned, owned.now_ms)))

@@ -14,7 +14,7 @@ use std::task::Waker;
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 
-use crate::timer::record::Record;
+use crate::record::Record;
 use crate::wheel::Wheel;
 
 /// The contents of a shard's lock.
@@ -57,6 +57,11 @@ impl Shard {
     /// Locks the shard. No user code ever runs under this lock.
     pub(crate) fn lock(&self) -> SpinMutexGuard<'_, Wheels, SpinThenYield> {
         self.wheels.lock()
+    }
+
+    /// Runs `f` under the shard's lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Wheels) -> R) -> R {
+        f(&mut self.lock())
     }
 }
 

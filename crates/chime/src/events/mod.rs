@@ -4,10 +4,8 @@
 //! A handler has finished with an event when it takes the next one from its queue (or ends), as in
 //! Copas, where a handler's `pop` marks the previous event handled.
 
-mod lifecycle;
 mod named;
 
-pub use lifecycle::Lifecycle;
 pub use named::{NamedEvent, NamedEvents};
 
 use std::fmt;
@@ -16,8 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use crate::error::Elapsed;
+use crate::scheduler::registry::{Announce, BoxFuture};
+use crate::scheduler::{Lifecycle, Scheduler};
 use crate::worker::{ItemState, Queue, Ticket, Worker};
-use crate::{Elapsed, Scheduler};
 
 type Filter<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
 
@@ -63,6 +63,13 @@ impl<E: Clone + Send + 'static> Bus<E> {
             gone
         };
         drop(removed); // the worker handle goes: its queue closes, it drains and ends
+    }
+}
+
+impl Announce for Bus<Lifecycle> {
+    fn announce(&self, stage: Lifecycle) -> BoxFuture<'static, ()> {
+        let tickets = self.deliver(&stage);
+        Box::pin(async move { all_done(&tickets).await })
     }
 }
 
@@ -123,7 +130,8 @@ impl Scheduler {
     /// # }
     /// ```
     pub fn lifecycle(&self) -> Events<Lifecycle> {
-        Events { sched: self.clone(), bus: self.inner.registry.lifecycle.clone(), lifecycle: true }
+        let bus = self.shared.registry.lifecycle(Bus::<Lifecycle>::default);
+        Events { sched: self.clone(), bus, lifecycle: true }
     }
 }
 
@@ -223,9 +231,7 @@ impl Dispatch {
     /// Waits until every handler has finished with the event (or will never: it was cancelled, the
     /// handler failed or ended without taking it).
     pub async fn wait(&self) {
-        for ticket in &self.tickets {
-            ticket.done().await;
-        }
+        all_done(&self.tickets).await;
     }
 
     /// [`wait`](Self::wait), bounded by `timeout` on chime's wheel.
@@ -241,5 +247,12 @@ impl Dispatch {
     /// Withdraws the event from the handlers that have not taken it yet; returns how many.
     pub fn cancel(&self) -> usize {
         self.tickets.iter().filter(|t| t.cancel()).count()
+    }
+}
+
+/// Waits until every delivery is over (handled, cancelled, or failed).
+async fn all_done(tickets: &[Ticket]) {
+    for ticket in tickets {
+        ticket.done().await;
     }
 }

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Dispatch, Events, Subscription};
-use crate::{Error, Queue, Scheduler};
+use crate::error::Error;
+use crate::scheduler::Scheduler;
+use crate::worker::Queue;
 
 /// An event of a [`NamedEvents`] bus: its name and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

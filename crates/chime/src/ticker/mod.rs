@@ -7,7 +7,10 @@
 
 #[cfg(target_os = "linux")]
 mod kernel;
+mod times;
 mod wheel;
+
+use times::{Arming, Start};
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,7 +18,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::{Clock, Error, Missed, Scheduler};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::record::Missed;
+use crate::scheduler::Scheduler;
 
 /// The previous `(remaining, interval)` of a ticker, as `settime` returns it.
 pub type TickerTimes = (Option<Duration>, Option<Duration>);
@@ -89,7 +95,7 @@ impl Ticker {
             if clock != Clock::Monotonic {
                 return Err(Error::invalid("clock", "realtime and boottime tickers need Linux's timerfd"));
             }
-            let sched = crate::SchedulerBuilder::default().shards(1).try_start()?;
+            let sched = crate::scheduler::SchedulerBuilder::default().shards(1).try_start()?;
             Ok(sched.ticker())
         }
     }
@@ -165,11 +171,7 @@ impl Ticker {
         initial: Option<Duration>,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(w) => w.settime(initial, interval),
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime(initial, interval),
-        }
+        self.arm(Arming::after(initial, interval))
     }
 
     /// Arms the ticker at an absolute `deadline` of the monotonic clock (tokio's `Instant`), then every
@@ -193,11 +195,7 @@ impl Ticker {
         deadline: Instant,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(w) => w.settime_at(deadline, interval),
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime_at(deadline, interval),
-        }
+        self.arm(Arming::at(Start::At(deadline), interval))
     }
 
     /// Arms a realtime ticker at a wall-clock `deadline`, then every `interval`. If the wall clock is
@@ -221,14 +219,7 @@ impl Ticker {
         deadline: SystemTime,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(_) => {
-                let _ = (deadline, interval);
-                Err(Error::invalid("deadline", "a SystemTime deadline needs a Clock::Realtime ticker"))
-            }
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime_at_system(deadline, interval),
-        }
+        self.arm(Arming::at(Start::AtSystem(deadline), interval))
     }
 
     /// `(remaining, interval)`: time to the next expiration (`None` when disarmed) and the interval
@@ -239,6 +230,17 @@ impl Ticker {
             #[cfg(target_os = "linux")]
             Engine::Kernel(k) => k.gettime(),
         }
+        .tuple()
+    }
+
+    /// Arms (or disarms) either engine; returns the previous times.
+    fn arm(&mut self, arming: Arming) -> Result<TickerTimes, Error> {
+        let old = match &mut self.engine {
+            Engine::Wheel(w) => w.arm(arming)?,
+            #[cfg(target_os = "linux")]
+            Engine::Kernel(k) => k.arm(arming)?,
+        };
+        Ok(old.tuple())
     }
 
     /// The expirations since the last read, resetting the count; waits for the next expiration when

@@ -2,18 +2,20 @@
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use super::record::{ArmFn, CancelFn, ExpireFn, Extras, Plan, Record};
-use super::spawned::spawn_runs;
-use super::{CancelReason, Fire, Missed, Timer, TimerId};
+use super::Timer;
 use crate::clock::nanos;
-use crate::cluster::member::{AsyncRun, Member, Run};
-use crate::cluster::{ClusterPlan, Coordinator, Misfire};
-use crate::driver::draw;
-use crate::{Error, Scheduler};
+use crate::cluster::{self, ClusterPlan, Coordinator, Misfire};
+use crate::driver::Driver;
+use crate::driver::spawned::spawn_runs;
+use crate::error::Error;
+use crate::id::TimerId;
+use crate::record::{
+    ArmFn, AsyncRun, CancelFn, CancelReason, Extras, Fire, Missed, Plan, Record, Run, SharedArmFn, draw,
+};
+use crate::scheduler::Scheduler;
 
 /// Builds a timer; made by [`Scheduler::timer`]. Nothing is checked until [`arm`](Self::arm), which
 /// refuses any invalid option or combination with [`Error::InvalidOption`] naming it.
@@ -64,6 +66,22 @@ impl std::fmt::Debug for TimerBuilder<'_> {
             .field("jitter", &self.jitter)
             .field("missed", &self.missed)
             .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A timer builder: `interval` is the delay of a one-shot, the period of a recurring timer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// use std::time::Duration;
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched.timer(Duration::from_millis(100)).recurring().on_expire(|_| {}).arm()?;
+    /// assert_eq!(timer.remaining(), Some(Duration::from_millis(100)));
+    /// # Ok(()) }
+    /// ```
+    pub fn timer(&self, interval: Duration) -> TimerBuilder<'_> {
+        TimerBuilder::new(self, interval)
     }
 }
 
@@ -222,9 +240,9 @@ impl<'a> TimerBuilder<'a> {
     /// `on_expire`, or an `interval`, `first` or `jitter` past chime's 584-year range.
     /// [`Error::Shutdown`] after shutdown.
     pub fn arm(self) -> Result<Timer, Error> {
-        let sched = self.sched;
+        let driver = self.sched.driver().clone();
         let id = self.arm_with(true)?;
-        Ok(Timer::new(sched.clone(), id))
+        Ok(Timer::new(driver, id))
     }
 
     /// Arms the timer detached: it runs until cancelled by id (resty's `detached`).
@@ -248,141 +266,54 @@ impl<'a> TimerBuilder<'a> {
         if let Some(conflict) = self.conflict {
             return Err(conflict);
         }
-        let inner = &self.sched.inner;
-        if inner.is_stopped() {
+        let driver = self.sched.driver();
+        if driver.is_stopped() {
             return Err(Error::Shutdown);
         }
-        let range = |option| move || Error::invalid(option, "exceeds chime's range of 584 years");
         let plan = Plan {
-            interval: nanos(self.interval).ok_or_else(range("interval"))?,
+            interval: nanos(self.interval).ok_or_else(|| Error::out_of_range("interval"))?,
             recurring: self.recurring,
             immediate: self.immediate,
-            first: self.first.map(|f| nanos(f).ok_or_else(range("first"))).transpose()?,
-            jitter: nanos(self.jitter).ok_or_else(range("jitter"))?,
+            first: self.first.map(|f| nanos(f).ok_or_else(|| Error::out_of_range("first"))).transpose()?,
+            jitter: nanos(self.jitter).ok_or_else(|| Error::out_of_range("jitter"))?,
             missed: self.missed,
         };
         plan.validate()?;
         let run = self.expire.ok_or_else(|| {
             Error::invalid("on_expire", "a timer needs .on_expire(..) or .on_expire_async(..)")
         })?;
-        if let Some(stray) = stray_cluster_option(&self.cluster) {
-            return Err(stray);
-        }
-        let clustered = self.cluster.key.is_some() || self.cluster.coordinator.is_some();
-        let (plan, expire, on_cancel, fixed) = if clustered {
-            validate_cluster(&self.cluster, &plan, self.interval)?;
-            let member = Member::new(self.sched, self.cluster.clone(), self.interval, run);
-            let first =
-                if plan.immediate { 0 } else { nanos(member.next_check(inner.time.wall_ms())).unwrap_or(0) };
-            let check_every = self.cluster.sub_interval.unwrap_or(self.interval);
-            let heartbeat = Plan {
-                interval: nanos(check_every).ok_or_else(range("sub_interval"))?,
-                recurring: true,
-                first: Some(first),
-                ..Plan::default()
-            };
-            let on_beat = member.clone();
-            let expire: ExpireFn = Box::new(move |fire: &Fire| on_beat.on_heartbeat(fire.id()));
-            let user_cancel = self.on_cancel;
-            let on_cancel: CancelFn = Box::new(move |reason| {
-                member.on_cancel(reason);
-                if let Some(user_cancel) = user_cancel {
-                    user_cancel(reason);
-                }
-            });
-            (heartbeat, expire, Some(on_cancel), true)
-        } else {
+        let (plan, expire, on_cancel, fixed) = if self.cluster.is_unset() {
             let expire = match run {
                 Run::Sync(expire) => expire,
-                Run::Async(start) => spawn_runs(inner, start),
+                Run::Async(start) => spawn_runs(driver, start),
             };
             (plan, expire, self.on_cancel, false)
+        } else {
+            let beat =
+                cluster::heartbeat(self.sched, self.cluster, plan, self.interval, run, self.on_cancel)?;
+            (beat.plan, beat.expire, Some(beat.on_cancel), true)
         };
-        let (deadline, grid) = plan.start(inner.time.now(), draw(plan.jitter))?;
-        let mut on_arm = self.on_arm;
-        if let Some(on_arm) = on_arm.as_mut()
-            && let Err(payload) = catch_unwind(AssertUnwindSafe(on_arm))
-        {
-            inner.report_panic(None, &*payload);
-        }
+        let (deadline, grid) = plan.start(driver.time.now(), draw(plan.jitter))?;
+        let on_arm = self.on_arm.map(|on_arm| first_arm(driver, on_arm));
         let extras = Extras {
             plan,
             grid,
             on_cancel,
-            on_arm: on_arm.map(|f| Arc::new(std::sync::Mutex::new(f))),
+            on_arm,
             cancel_on_panic: self.cancel_on_panic,
             owned,
             fixed,
             ..Extras::default()
         };
-        inner.insert(deadline, Record { expire, extras: Some(Box::new(extras)) })
+        driver.insert(deadline, Record { expire, extras: Some(Box::new(extras)) })
     }
 }
 
-/// The options a cluster timer refuses or needs.
-fn validate_cluster(cluster: &ClusterPlan, plan: &Plan, interval: Duration) -> Result<(), Error> {
-    if cluster.key.is_none() {
-        return Err(Error::invalid(
-            "key",
-            "a .coordinator(..) timer needs a .key(..) naming it across members",
-        ));
+/// Runs the arm callback for the first arming (Copas' order: before the timer is armed), and keeps
+/// it for re-arms.
+fn first_arm(driver: &Driver, mut on_arm: ArmFn) -> SharedArmFn {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(&mut on_arm)) {
+        driver.report_panic(None, &*payload);
     }
-    if cluster.coordinator.is_none() {
-        return Err(Error::invalid(
-            "coordinator",
-            "a .key(..) timer needs a .coordinator(..) to claim ticks in",
-        ));
-    }
-    if !plan.recurring {
-        return Err(Error::invalid(
-            "key",
-            "requires .recurring(): a cluster timer runs each tick of a shared grid",
-        ));
-    }
-    if interval < Duration::from_millis(1) {
-        return Err(Error::invalid("interval", "a cluster timer's interval must be at least 1 ms"));
-    }
-    if plan.jitter > 0 {
-        return Err(Error::invalid("jitter", "conflicts with .key(): every member must agree on the grid"));
-    }
-    if plan.first.is_some() {
-        return Err(Error::invalid(
-            "first",
-            "conflicts with .key(): ticks are numbered from a shared anchor",
-        ));
-    }
-    if plan.missed != Missed::Skip {
-        return Err(Error::invalid("missed", "a cluster timer's missed ticks follow .misfire(..)"));
-    }
-    match cluster.sub_interval {
-        Some(sub) if sub > interval => Err(Error::invalid("sub_interval", "must not exceed the interval")),
-        Some(sub) if sub < Duration::from_millis(1) => {
-            Err(Error::invalid("sub_interval", "must be at least 1 ms"))
-        }
-        _ => Ok(()),
-    }
-    .and_then(|()| match cluster.lease {
-        Some(lease) if lease < Duration::from_millis(1) => {
-            Err(Error::invalid("lease", "must be at least 1 ms"))
-        }
-        _ => Ok(()),
-    })
-}
-
-/// Cluster options given without `.key()`.
-pub(crate) fn stray_cluster_option(cluster: &ClusterPlan) -> Option<Error> {
-    if cluster.key.is_some() || cluster.coordinator.is_some() {
-        return None;
-    }
-    let needs_key = |option| Some(Error::invalid(option, "requires .key()"));
-    if cluster.sub_interval.is_some() {
-        return needs_key("sub_interval");
-    }
-    if cluster.lease.is_some() {
-        return needs_key("lease");
-    }
-    if cluster.misfire != Misfire::default() {
-        return needs_key("misfire");
-    }
-    None
+    Arc::new(Mutex::new(on_arm))
 }

@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
-use super::{CancelReason, TimerId};
-use crate::{Error, Scheduler};
+use std::sync::Arc;
+
+use crate::driver::Driver;
+use crate::error::Error;
+use crate::id::TimerId;
+use crate::record::CancelReason;
 
 /// A timer owned by its handle: dropping the handle cancels the timer with
 /// [`CancelReason::Dropped`], unless it was [detached](Self::detach). Made by
@@ -24,20 +28,30 @@ use crate::{Error, Scheduler};
 /// assert_eq!(timer.cancel(), Err(chime::Error::AlreadyCancelled));
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 #[must_use = "dropping a Timer cancels it; call .detach() to keep it running"]
 pub struct Timer {
-    sched: Scheduler,
+    /// The driver, not a scheduler handle: a timer handle alone lets the driver park, and arming it
+    /// again starts the driver anew (the driver's rule 8).
+    driver: Arc<Driver>,
     id: TimerId,
     detached: bool,
 }
 
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("id", &self.id)
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Timer {
-    pub(crate) fn new(sched: Scheduler, id: TimerId) -> Self {
-        Timer { sched, id, detached: false }
+    pub(crate) fn new(driver: Arc<Driver>, id: TimerId) -> Self {
+        Timer { driver, id, detached: false }
     }
 
-    /// The timer's id, valid for the [`Scheduler`]'s id API too.
+    /// The timer's id, valid for the [`Scheduler`](crate::Scheduler)'s id API too.
     pub fn id(&self) -> TimerId {
         self.id
     }
@@ -50,7 +64,7 @@ impl Timer {
     /// [`Error::AlreadyCancelled`] if it was cancelled before (by this handle, by id, by a panic);
     /// [`Error::Shutdown`] after the scheduler shut down.
     pub fn cancel(&self) -> Result<(), Error> {
-        match self.sched.inner.cancel(self.id, CancelReason::User) {
+        match self.driver.cancel(self.id, CancelReason::User) {
             Err(Error::NotFound) => Err(Error::AlreadyCancelled),
             other => other,
         }
@@ -65,50 +79,50 @@ impl Timer {
     /// [`Error::AlreadyCancelled`] for a cancelled timer; [`Error::InvalidOption`] (`interval`) for a
     /// zero interval on a recurring timer or one past chime's range; [`Error::Shutdown`].
     pub fn arm(&self, interval: Duration) -> Result<(), Error> {
-        self.sched.inner.rearm(self.id, interval)
+        self.driver.rearm(self.id, interval)
     }
 
     /// Lets the timer run on without this handle (resty's `detached`); returns its id, with which
-    /// [`Scheduler::cancel`] still stops it. A one-shot that has already run is simply released.
+    /// [`Scheduler::cancel`](crate::Scheduler::cancel) still stops it. A one-shot that has already run is simply released.
     pub fn detach(mut self) -> TimerId {
         self.detached = true;
-        self.sched.inner.detach(self.id);
+        self.driver.detach(self.id);
         self.id
     }
 
     /// Time until the next run; `None` when not armed (an idle one-shot, a cancelled timer, or during a
     /// one-shot's run).
     pub fn remaining(&self) -> Option<Duration> {
-        let state = self.sched.inner.timer_state(self.id).ok()?;
-        let now = self.sched.inner.time.now();
+        let state = self.driver.timer_state(self.id).ok()?;
+        let now = self.driver.time.now();
         state.deadline.map(|d| Duration::from_nanos(d.saturating_sub(now)))
     }
 
     /// The interval of a recurring timer, or the delay of a one-shot.
     pub fn interval(&self) -> Duration {
-        self.sched.inner.timer_state(self.id).map_or(Duration::ZERO, |s| Duration::from_nanos(s.interval))
+        self.driver.timer_state(self.id).map_or(Duration::ZERO, |s| Duration::from_nanos(s.interval))
     }
 
     /// Whether a run is scheduled.
     pub fn is_armed(&self) -> bool {
-        self.sched.inner.timer_state(self.id).is_ok_and(|s| s.deadline.is_some())
+        self.driver.timer_state(self.id).is_ok_and(|s| s.deadline.is_some())
     }
 
     /// Whether the timer is gone (cancelled, or the scheduler shut down).
     pub fn is_cancelled(&self) -> bool {
-        self.sched.inner.timer_state(self.id).is_err()
+        self.driver.timer_state(self.id).is_err()
     }
 
     /// Runs so far.
     pub fn count(&self) -> u64 {
-        self.sched.inner.timer_state(self.id).map_or(0, |s| s.count)
+        self.driver.timer_state(self.id).map_or(0, |s| s.count)
     }
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
         if !self.detached {
-            let _ = self.sched.inner.cancel(self.id, CancelReason::Dropped);
+            let _ = self.driver.cancel(self.id, CancelReason::Dropped);
         }
     }
 }

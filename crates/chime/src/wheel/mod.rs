@@ -24,9 +24,11 @@
 //! hands them out once `now` reaches each one's deadline. Nothing is ever handed out early, and entries
 //! with equal deadlines come out in the order they were armed (inserted or re-armed).
 //!
-//! Storage is a generational slab ([`Key`]); slots hold `u32` indices and every entry knows its
-//! position, so insert, re-arm and remove are O(1) and touch no other timer's memory except when a
-//! list is compacted. The next deadline is found with one bitmap scan per level.
+//! Storage is a generational slab ([`Key`]) in fixed chunks; each slot's list runs through the
+//! entries themselves (every entry knows its neighbours), so insert, re-arm and remove are O(1),
+//! nothing is ever copied as the wheel grows, and an entry holding a 24-byte record is 48 bytes in
+//! all. The next deadline is found with one bitmap scan per level, and each slot remembers its
+//! earliest deadline, so a caller sleeping until [`Wheel::next_deadline`] wakes when something is due.
 //!
 //! ```
 //! use chime::wheel::Wheel;
@@ -41,12 +43,13 @@
 //! ```
 
 mod level;
+mod link;
 mod list;
 mod slab;
 
 pub use slab::Key;
 
-use level::{LEVELS, Level, TICK_SHIFT, level_for, slot_for};
+use level::{LEVELS, Level, TICK_SHIFT};
 use list::CurrentList;
 use slab::{Loc, Slab};
 
@@ -262,20 +265,29 @@ impl<T> Wheel<T> {
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
-    /// earliest deadline, and equal to it when that deadline is in the current tick. `None` when
-    /// nothing is armed.
+    /// earliest deadline, and equal to it unless entries were removed from the slot that holds it
+    /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
+    /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
+    /// armed.
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
-    /// wheel.insert(1 << 40, ());
-    /// assert!(wheel.next_deadline().unwrap() <= 1 << 40);
+    /// let far = wheel.insert(1 << 40, ());
+    /// wheel.insert(1 << 41, ());
+    /// assert_eq!(wheel.next_deadline(), Some(1 << 40));
+    /// wheel.remove(far);
+    /// assert!(wheel.next_deadline().unwrap() <= 1 << 41, "early after a removal, never late");
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
-        if let Some(deadline) = self.current.front_deadline() {
+        if let Some(deadline) = self.current.front_deadline(&self.slab) {
             return Some(deadline);
         }
         let tick = self.elapsed >> TICK_SHIFT;
-        self.levels.iter().find_map(|level| level.next_occupied(tick)).map(|(_, start)| start << TICK_SHIFT)
+        // Lower levels hold earlier entries, so the first occupied slot of the lowest occupied level
+        // holds the earliest one.
+        self.levels.iter().find_map(|level| {
+            level.next_occupied(tick).map(|(slot, start)| (start << TICK_SHIFT).max(level.min_deadline(slot)))
+        })
     }
 
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in
@@ -291,8 +303,7 @@ impl<T> Wheel<T> {
     /// ```
     pub fn poll(&mut self, now: u64) -> Option<Key> {
         loop {
-            if let Some(index) = self.current.pop_due(now) {
-                self.slab.at_mut(index).loc = Loc::Unlinked;
+            if let Some(index) = self.current.pop_due(&mut self.slab, now) {
                 return Some(self.slab.key_at(index));
             }
             let tick = self.elapsed >> TICK_SHIFT;
@@ -354,40 +365,6 @@ impl<T> Wheel<T> {
             + size_of::<[Level; LEVELS]>()
             + self.slab.allocated_bytes()
             + self.current.allocated_bytes()
-            + self.levels.iter().map(Level::allocated_bytes).sum::<usize>()
-    }
-
-    fn link(&mut self, index: u32) {
-        let deadline = self.slab.at(index).deadline >> TICK_SHIFT;
-        match level_for(self.elapsed >> TICK_SHIFT, deadline) {
-            None => self.current.insert(&mut self.slab, index),
-            Some(level) => self.levels[level].push(&mut self.slab, slot_for(deadline, level), index),
-        }
-    }
-
-    fn unlink(&mut self, index: u32) {
-        let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
-        match loc {
-            Loc::Slot { level, slot } => {
-                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
-            }
-            Loc::Current => self.current.remove(&mut self.slab, pos),
-            Loc::Unlinked | Loc::Vacant => return,
-        }
-        self.slab.at_mut(index).loc = Loc::Unlinked;
-    }
-
-    /// Time has reached `slot` of `level` (and `elapsed` is its start): move its entries down.
-    fn expire_slot(&mut self, level: usize, slot: usize) {
-        let indices = self.levels[level].take(slot);
-        if level == 0 {
-            self.current.fill(&mut self.slab, &indices);
-        } else {
-            for &index in &indices {
-                self.link(index);
-            }
-        }
-        self.levels[level].recycle(slot, indices);
     }
 }
 

@@ -7,7 +7,8 @@ use std::future::Future;
 use tokio::sync::oneshot;
 
 use super::{Queue, Worker};
-use crate::{Error, Scheduler};
+use crate::error::Error;
+use crate::scheduler::Scheduler;
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
@@ -89,7 +90,7 @@ impl<S: Send + 'static> Group<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for an index past the group; [`Error::WorkerGone`] if the member stopped.
+    /// [`Error::NoSuchMember`] for an index past the group; [`Error::WorkerGone`] if the member stopped.
     pub fn run_on<R, F>(&self, index: usize, f: F) -> impl Future<Output = Result<R, Error>> + use<R, F, S>
     where
         R: Send + 'static,
@@ -97,7 +98,7 @@ impl<S: Send + 'static> Group<S> {
     {
         let (tx, rx) = oneshot::channel();
         let sent = match self.members.get(index) {
-            None => Err(Error::NotFound),
+            None => Err(Error::NoSuchMember { index, members: self.members.len() }),
             Some(member) => member
                 .push(Box::new(move |state: &mut S| {
                     let _ = tx.send(f(state));

@@ -1,15 +1,15 @@
 //! Workers: Copas' background workers, each a task with its own queue that runs only while it has
 //! data; and worker [groups](Group) (Knot's `map` over forks, within one process).
 
+mod error;
 mod group;
 mod queue;
 mod ticket;
 
+pub use error::{PushError, SendError};
 pub use group::Group;
 pub use queue::Queue;
 pub use ticket::{ItemState, Ticket};
-
-pub(crate) use queue::WorkerControl;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,9 +19,9 @@ use std::sync::atomic::Ordering;
 
 use queue::Shared;
 
-use crate::timer::PanicReport;
-use crate::unwind::CatchUnwind;
-use crate::{Error, Scheduler};
+use crate::scheduler::Scheduler;
+use crate::scheduler::registry::Phase;
+use crate::unwind::{CatchUnwind, PanicReport};
 
 /// A handle to a worker: push items to its queue, close it, join it. Clones push to the same worker;
 /// when the last handle is dropped, the queue closes and the worker drains it and ends.
@@ -67,63 +67,6 @@ impl<T> Drop for Worker<T> {
     }
 }
 
-/// A push that was refused; the item comes back with the reason.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let sched = chime::Scheduler::start();
-/// let worker = sched.worker(|_queue: chime::Queue<u8>| async {});
-/// worker.close();
-/// let refused = worker.push(5).unwrap_err();
-/// assert_eq!(refused.into_inner(), 5);
-/// # }
-/// ```
-#[derive(PartialEq, Eq)]
-pub enum PushError<T> {
-    /// A bounded worker's queue is full.
-    Full(T),
-    /// The worker is closed or has ended (it returned, panicked, or the scheduler shut down).
-    Gone(T),
-}
-
-impl<T> PushError<T> {
-    /// The item that was not queued.
-    pub fn into_inner(self) -> T {
-        match self {
-            PushError::Full(item) | PushError::Gone(item) => item,
-        }
-    }
-}
-
-impl<T> fmt::Debug for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PushError::Full(_) => "Full(..)",
-            PushError::Gone(_) => "Gone(..)",
-        })
-    }
-}
-
-impl<T> fmt::Display for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PushError::Full(_) => "the worker's queue is full",
-            PushError::Gone(_) => "the worker has stopped",
-        })
-    }
-}
-
-impl<T> std::error::Error for PushError<T> {}
-
-impl<T> From<PushError<T>> for Error {
-    fn from(err: PushError<T>) -> Self {
-        match err {
-            PushError::Full(_) => Error::QueueFull,
-            PushError::Gone(_) => Error::WorkerGone,
-        }
-    }
-}
-
 /// How a worker ended, from [`Worker::join`].
 #[derive(Debug)]
 #[non_exhaustive]
@@ -147,16 +90,14 @@ impl<T: Send + 'static> Worker<T> {
             return Err(PushError::Gone(item));
         }
         let mut cancelled = Vec::new();
-        if let Some(cap) = self.shared.capacity
-            && state.items.len() >= cap
-        {
+        if state.items.len() >= state.limit(self.shared.capacity) {
             // Cancelled items hold no place in a bounded queue.
             let (kept, gone): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut state.items)
                 .into_iter()
                 .partition(|(_, t)| t.get() != ItemState::Cancelled);
             state.items = kept;
             cancelled.extend(gone);
-            if state.items.len() >= cap {
+            if state.items.len() >= state.limit(self.shared.capacity) {
                 drop(state);
                 drop(cancelled); // user items are dropped with no lock held
                 return Err(PushError::Full(item));
@@ -170,28 +111,22 @@ impl<T: Send + 'static> Worker<T> {
         Ok(ticket)
     }
 
-    /// The same as [`push`](Self::push), named for callers who want to say that it never waits.
+    /// Queues `item`, waiting for room on a bounded worker (on a rendezvous worker, for the worker
+    /// to wait in [`pop`](Queue::pop)).
     ///
     /// # Errors
     ///
-    /// As [`push`](Self::push).
-    pub fn try_push(&self, item: T) -> Result<Ticket, PushError<T>> {
-        self.push(item)
-    }
-
-    /// Queues `item`, waiting for room on a bounded worker.
-    ///
-    /// # Errors
-    ///
-    /// [`PushError::Gone`] (with the item) if the worker closes or ends first.
-    pub async fn send(&self, mut item: T) -> Result<Ticket, PushError<T>> {
+    /// [`SendError`] (with the item) if the worker closes or ends first: waiting for room is the
+    /// only other way a send could fail, and it waits.
+    pub async fn send(&self, mut item: T) -> Result<Ticket, SendError<T>> {
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             match self.push(item) {
+                Ok(ticket) => return Ok(ticket),
                 Err(PushError::Full(back)) => item = back,
-                other => return other,
+                Err(PushError::Gone(back)) => return Err(SendError(back)),
             }
             room.await;
         }
@@ -263,9 +198,11 @@ impl WorkerBuilder {
     }
 
     /// At most `capacity` queued items: [`Worker::push`] then answers [`PushError::Full`] and
-    /// [`Worker::send`] waits. A capacity of 0 counts as 1.
+    /// [`Worker::send`] waits. A capacity of 0 makes a rendezvous, as crossbeam's zero-capacity
+    /// channel: a push succeeds only while the worker waits in [`Queue::pop`], and `send` waits for
+    /// that.
     pub fn bounded(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity.max(1));
+        self.capacity = Some(capacity);
         self
     }
 
@@ -291,11 +228,11 @@ impl WorkerBuilder {
         let name = self.name.unwrap_or_else(|| "worker".to_string());
         let shared = Arc::new(Shared::new(self.capacity, name));
         let sched = self.sched;
-        let inner = sched.inner.clone();
-        inner.registry.add_worker(Arc::downgrade(&shared) as _, self.lifecycle);
+        let phase = if self.lifecycle { Phase::Lifecycle } else { Phase::Work };
+        sched.shared.registry.add_worker(Arc::downgrade(&shared) as _, phase);
         let task_shared = shared.clone();
         let mut restarts = self.restarts;
-        inner.runtime.clone().spawn(async move {
+        sched.driver().runtime.clone().spawn(async move {
             let shared = task_shared;
             let panic = loop {
                 let queue = Queue { shared: shared.clone(), sched: sched.clone() };
@@ -305,7 +242,7 @@ impl WorkerBuilder {
                         let source = format!("worker {:?}", shared.name);
                         let report = PanicReport::new(None, source, &*payload);
                         let message = report.message().to_string();
-                        sched.inner.report(report);
+                        sched.driver().hooks.report(&report);
                         if restarts == 0 {
                             break Some(message);
                         }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::ticket::{ItemState, TicketState};
-use crate::Scheduler;
+use crate::scheduler::Scheduler;
+use crate::scheduler::registry::{BoxFuture, Drain};
 
 /// What a worker's handles, its task and the scheduler share.
 pub(crate) struct Shared<T> {
@@ -35,6 +36,20 @@ pub(super) struct State<T> {
     pub(super) finished: bool,
     pub(super) unprocessed: Vec<T>,
     pub(super) panic: Option<String>,
+    /// Pops waiting for an item: what a zero-capacity (rendezvous) worker has room for.
+    pub(super) waiting: usize,
+}
+
+impl<T> State<T> {
+    /// How many items a worker of `capacity` may hold now: unbounded, `capacity`, or, for a
+    /// rendezvous worker (capacity 0), one per pop waiting for an item.
+    pub(super) fn limit(&self, capacity: Option<usize>) -> usize {
+        match capacity {
+            None => usize::MAX,
+            Some(0) => self.waiting,
+            Some(capacity) => capacity,
+        }
+    }
 }
 
 impl<T> Shared<T> {
@@ -47,6 +62,7 @@ impl<T> Shared<T> {
                 finished: false,
                 unprocessed: Vec::new(),
                 panic: None,
+                waiting: 0,
             }),
             available: Notify::new(),
             room: Notify::new(),
@@ -110,6 +126,23 @@ impl<T> Shared<T> {
             }
             finished.await;
         }
+    }
+}
+
+/// A pop waiting for an item, counted while it waits (a rendezvous worker takes pushes only then).
+struct Waiting<'a, T>(&'a Shared<T>);
+
+impl<'a, T> Waiting<'a, T> {
+    fn new(shared: &'a Shared<T>) -> Self {
+        shared.lock().waiting += 1;
+        shared.room.notify_waiters(); // a rendezvous sender may hand its item over now
+        Waiting(shared)
+    }
+}
+
+impl<T> Drop for Waiting<'_, T> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
     }
 }
 
@@ -179,7 +212,10 @@ impl<T> Queue<T> {
             match next {
                 Ok(item) => return Some(item),
                 Err(true) => return None,
-                Err(false) => available.await,
+                Err(false) => {
+                    let _waiting = Waiting::new(&self.shared);
+                    available.await;
+                }
             }
         }
     }
@@ -216,18 +252,12 @@ impl<T> Queue<T> {
 }
 
 /// What the scheduler needs of any worker at shutdown, whatever its item type.
-pub(crate) trait WorkerControl: Send + Sync {
-    fn close(&self);
-    /// Waits for the task to end; returns how many items it left unprocessed.
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>>;
-}
-
-impl<T: Send> WorkerControl for Shared<T> {
+impl<T: Send> Drain for Shared<T> {
     fn close(&self) {
         Shared::close(self);
     }
 
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>> {
+    fn finished(&self) -> BoxFuture<'_, usize> {
         Box::pin(async move {
             self.wait_finished().await;
             self.lock().unprocessed.len()
