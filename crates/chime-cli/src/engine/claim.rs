@@ -89,7 +89,6 @@ fn sd(d: Duration) -> SignedDuration {
 /// One claim, bounded by the lease: a grant that arrives after its lease could have run out is
 /// handed back (another replica may hold the next tick by then).
 pub(crate) async fn claim(engine: &Engine, spec: &JobSpec, tick: u64) -> Result<ClaimOutcome, String> {
-    let coordinator = engine.coordinator_for(spec);
     let lease_for = spec.lease;
     let claim = Claim {
         key: spec.name.clone(),
@@ -99,21 +98,21 @@ pub(crate) async fn claim(engine: &Engine, spec: &JobSpec, tick: u64) -> Result<
         now_ms: Timestamp::now().as_millisecond(),
     };
     let asked = Instant::now();
-    match tokio::time::timeout(lease_for, coordinator.claim(&claim)).await {
+    match tokio::time::timeout(lease_for, engine.claim_tick(spec, claim)).await {
         Ok(Ok(ClaimOutcome::Granted(lease))) if asked.elapsed() >= lease_for => {
-            let _ = tokio::time::timeout(lease_for, coordinator.release(&lease)).await;
+            let _ = tokio::time::timeout(lease_for, engine.release_lease(spec, &lease)).await;
             Err("the grant arrived after its lease ran out".into())
         }
         Ok(Ok(outcome)) => {
             engine.store_answered();
-            tracing::debug!(job = %spec.name, tick, claim_us = asked.elapsed().as_micros() as u64, granted = matches!(outcome, ClaimOutcome::Granted(_)), "claimed");
+            tracing::debug!(
+                job = %spec.name, tick, claim_us = asked.elapsed().as_micros() as u64,
+                granted = matches!(outcome, ClaimOutcome::Granted(_)), "claimed"
+            );
             Ok(outcome)
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!(
-            "the claim took longer than the lease ({})",
-            crate::config::values::format_duration(lease_for)
-        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("the claim took longer than the lease ({})", crate::config::values::format_duration(lease_for))),
     }
 }
 

@@ -101,6 +101,12 @@ async fn store(meta: &dyn MetaStore, pending: &mut Vec<Write>, keep: usize) {
     if pending.is_empty() {
         return;
     }
+    // A run that started and finished within one batch needs only its finished record.
+    let finished: std::collections::HashSet<String> = pending
+        .iter()
+        .filter_map(|w| if let Write::Finished(r) = w { Some(r.run_id.clone()) } else { None })
+        .collect();
+    pending.retain(|w| !matches!(w, Write::Started(r) if finished.contains(&r.run_id)));
     match tokio::time::timeout(Duration::from_secs(10), meta.write(pending, keep)).await {
         Ok(Ok(())) => pending.clear(),
         Ok(Err(e)) => {

@@ -3,6 +3,7 @@
 //! claim becomes a run ([`run`]). Jobs come from the file (replaced on reload) and from the API
 //! (kept in the store, picked up by every replica, [`sync`]).
 
+mod batch;
 pub(crate) mod claim;
 mod history;
 mod http;
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chime::cluster::Coordinator;
+use chime::cluster::{Claim, ClaimOutcome, Coordinator, Lease};
 use chime::{Scheduler, TimerId};
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, watch};
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) coordinator: Arc<dyn Coordinator>,
     pub(crate) local: Arc<dyn Coordinator>,
+    /// Batches claims and releases for an SQLite store.
+    pub(crate) batcher: Option<batch::Batcher>,
     pub(crate) replica: ReplicaInfo,
     pub(crate) history: History,
     pub(crate) http: reqwest::Client,
@@ -121,6 +124,7 @@ impl Engine {
             sched: Scheduler::start(),
             history: History::start(stores.meta.clone(), history),
             meta: stores.meta,
+            batcher: (stores.coordinator.backend() == "sqlite").then(|| batch::Batcher::start(stores.coordinator.clone())),
             coordinator: stores.coordinator,
             local: Arc::new(chime::cluster::Local::new()),
             replica,
@@ -277,6 +281,22 @@ impl Engine {
         if spec.local { self.local.clone() } else { self.coordinator.clone() }
     }
 
+    /// Claims through the batcher (SQLite) or the coordinator directly.
+    pub(crate) async fn claim_tick(&self, spec: &JobSpec, claim: Claim) -> Result<ClaimOutcome, String> {
+        match (&self.batcher, spec.local) {
+            (Some(batcher), false) => batcher.claim(claim).await,
+            _ => self.coordinator_for(spec).claim(&claim).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Releases through the batcher (SQLite) or the coordinator directly.
+    pub(crate) async fn release_lease(&self, spec: &JobSpec, lease: &Lease) -> Result<(), String> {
+        match (&self.batcher, spec.local) {
+            (Some(batcher), false) => batcher.release(lease.clone()).await,
+            _ => self.coordinator_for(spec).release(lease).await.map_err(|e| e.to_string()),
+        }
+    }
+
     /// Records a tick that went unrun.
     pub(crate) fn missed(&self, spec: &JobSpec, tick: Timestamp, reason: &'static str, count: u64) {
         if count == 0 {
@@ -331,6 +351,7 @@ async fn dispatch(engine: Engine, mut rx: mpsc::UnboundedReceiver<Due>) {
             continue;
         }
         let now = Timestamp::now();
+        tracing::trace!(job = %due.job, late_us = due.tick.fire.duration_until(now).as_micros() as i64, "due");
         let (spec, lane, latest, skipped) = {
             let mut jobs = lock(&engine.jobs);
             let Some(slot) = jobs.get_mut(&due.job).filter(|s| s.generation == due.generation) else {

@@ -35,8 +35,10 @@ impl From<ExitStatus> for Exit {
     }
 }
 
-/// Starts `command` with `env` added to the daemon's environment.
-pub(crate) fn spawn(
+/// Starts `command` with `env` added to the daemon's environment. The fork and exec happen on a
+/// blocking thread: a burst of starts must not hold up the runtime's workers (and the claims they
+/// carry).
+pub(crate) async fn spawn(
     spec: &JobSpec,
     command: &JobCommand,
     shell: &str,
@@ -69,7 +71,17 @@ pub(crate) fn spawn(
         JobCommand::Argv(argv) => argv[0].clone(),
         JobCommand::Shell(_) => shell.to_string(),
     };
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    // As many at once as there are cores: a burst of forks must not starve the runtime either.
+    static SPAWNING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let spawning = SPAWNING
+        .get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)));
+    let permit = spawning.acquire().await.map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let spawned = tokio::task::spawn_blocking(move || cmd.spawn()).await;
+    drop(permit);
+    let mut child = match spawned {
+        Ok(result) => result.map_err(|e| format!("cannot start `{program}`: {e}"))?,
+        Err(e) => return Err(format!("cannot start `{program}`: {e}")),
+    };
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
     let mut relays = JoinSet::new();
     if let Some(out) = child.stdout.take() {

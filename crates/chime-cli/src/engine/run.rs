@@ -26,6 +26,8 @@ pub(crate) struct Granted {
     pub(crate) tick: Timestamp,
     /// When it was due to start (the tick plus its jitter).
     pub(crate) due: Timestamp,
+    /// When the claim was granted.
+    pub(crate) claimed: Timestamp,
     pub(crate) trigger: Trigger,
 }
 
@@ -39,7 +41,7 @@ impl Granted {
     ) -> Granted {
         let run_id =
             format!("{:011x}{:05x}", Timestamp::now().as_millisecond(), rand::random::<u32>() & 0xfffff);
-        Granted { spec, lease, run_id, tick, due, trigger }
+        Granted { spec, lease, run_id, tick, due, claimed: Timestamp::now(), trigger }
     }
 }
 
@@ -53,12 +55,12 @@ struct Ended {
 
 /// Runs `granted` to its end.
 pub(crate) async fn run(engine: Engine, granted: Granted) {
-    let Granted { spec, lease, run_id, tick, due, trigger } = granted;
+    let Granted { spec, lease, run_id, tick, due, claimed, trigger } = granted;
     let coordinator = engine.coordinator_for(&spec);
     let holds = spec.overlap != Overlap::Allow;
     if !holds {
         // Overlapping runs are allowed: the lease only made this start unique.
-        release(&*coordinator, &lease).await;
+        release(&engine, &spec, &lease).await;
     }
     let started = Timestamp::now();
     let deadline = started
@@ -77,6 +79,7 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
         replica: engine.replica.id.clone(),
         trigger,
         due_ms: due.as_millisecond(),
+        claimed_ms: claimed.as_millisecond(),
         started_ms: started.as_millisecond(),
         finished_ms: None,
         outcome: Outcome::Running,
@@ -88,8 +91,12 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
         output: String::new(),
         output_truncated: false,
     };
-    engine.history.write(Write::Started(record.clone()));
-    tracing::info!(job = %spec.name, tick = %tick, fence = lease.fence, run_id = %run_id, ?trigger, "run started");
+    // Recorded once the job is started (its process exists, or its request is about to go).
+    let announce = |record: &mut RunRecord| {
+        record.started_ms = Timestamp::now().as_millisecond();
+        engine.history.write(Write::Started(record.clone()));
+        tracing::info!(job = %spec.name, tick = %tick, fence = lease.fence, run_id = %run_id, ?trigger, "run started");
+    };
 
     let (lost_tx, lost_rx) = oneshot::channel();
     let renewals = holds.then(|| tokio::spawn(keep(coordinator.clone(), lease.clone(), lost_tx)));
@@ -109,8 +116,11 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
     ];
     let ended = match &spec.target {
         Target::Command { command, shell } => {
-            match process::spawn(&spec, command, shell, &env, &log, &tail) {
-                Ok(child) => command_run(&spec, child, stop_rx, lost_rx).await,
+            match process::spawn(&spec, command, shell, &env, &log, &tail).await {
+                Ok(child) => {
+                    announce(&mut record);
+                    command_run(&spec, child, stop_rx, lost_rx).await
+                }
                 Err(error) => {
                     Ended { outcome: Outcome::Failure, exit: None, http_status: None, error: Some(error) }
                 }
@@ -127,6 +137,7 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
                 run_id: run_id.clone(),
                 deadline: deadline.to_string(),
             };
+            announce(&mut record);
             http_run(&engine, &spec, target, &headers, &tail, stop_rx, lost_rx).await
         }
     };
@@ -134,11 +145,11 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
         renewals.abort();
     }
     if holds {
-        release(&*coordinator, &lease).await;
+        release(&engine, &spec, &lease).await;
     }
 
     let finished = Timestamp::now();
-    let duration = finished.duration_since(started);
+    let duration = SignedDuration::from_millis(finished.as_millisecond() - record.started_ms);
     let (output, truncated) = lock(&tail).take();
     record.finished_ms = Some(finished.as_millisecond());
     record.outcome = ended.outcome;
@@ -277,8 +288,8 @@ async fn keep(coordinator: Arc<dyn Coordinator>, lease: Lease, lost: oneshot::Se
     }
 }
 
-async fn release(coordinator: &dyn Coordinator, lease: &Lease) {
-    match tokio::time::timeout(Duration::from_secs(5), coordinator.release(lease)).await {
+async fn release(engine: &Engine, spec: &JobSpec, lease: &Lease) {
+    match tokio::time::timeout(Duration::from_secs(5), engine.release_lease(spec, lease)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(job = %lease.key, error = %e, "the lease could not be released; it will expire")

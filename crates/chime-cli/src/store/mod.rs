@@ -117,6 +117,38 @@ pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// What a batch's finished runs change beyond their own rows, summed up: one state update per
+/// job (its latest run, its latest success), one increment per timeline bucket, one stop-request
+/// check per job.
+#[derive(Default)]
+pub(crate) struct Rollup<'a> {
+    pub(crate) last: std::collections::HashMap<&'a str, &'a RunRecord>,
+    pub(crate) success_ms: std::collections::HashMap<&'a str, i64>,
+    pub(crate) timeline: std::collections::HashMap<(&'a str, i64, &'static str), i64>,
+    pub(crate) fence: std::collections::HashMap<&'a str, u64>,
+}
+
+impl<'a> Rollup<'a> {
+    pub(crate) fn of(batch: &'a [Write]) -> Rollup<'a> {
+        let mut r = Rollup::default();
+        for write in batch {
+            let Write::Finished(run) = write else { continue };
+            let job = run.job.as_str();
+            if r.last.get(job).is_none_or(|l| l.started_ms <= run.started_ms) {
+                r.last.insert(job, run);
+            }
+            if let (Outcome::Success, Some(at)) = (run.outcome, run.finished_ms) {
+                let best = r.success_ms.entry(job).or_insert(at);
+                *best = (*best).max(at);
+            }
+            *r.timeline.entry((job, bucket_of(run.started_ms), run.outcome.as_str())).or_default() += 1;
+            let fence = r.fence.entry(job).or_insert(run.fence);
+            *fence = (*fence).max(run.fence);
+        }
+        r
+    }
+}
+
 /// Bucket start for a run that started at `ms`.
 pub(crate) fn bucket_of(ms: i64) -> i64 {
     ms.div_euclid(BUCKET_MS) * BUCKET_MS

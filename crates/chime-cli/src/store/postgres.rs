@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, Config, NoTls, Row};
 
 use super::{
-    Bucket, JobState, MetaStore, Outcome, ReplicaInfo, RunRecord, StoreError, StoreFuture, TIMELINE_MS,
+    Bucket, JobState, MetaStore, ReplicaInfo, Rollup, RunRecord, StoreError, StoreFuture, TIMELINE_MS,
     Write, bucket_of,
 };
 
@@ -117,6 +117,34 @@ fn state(row: &Row) -> Result<JobState, StoreError> {
     })
 }
 
+/// The per-job state, timeline and stop requests a batch of finished runs changes.
+async fn roll_up(tx: &tokio_postgres::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(), tokio_postgres::Error> {
+    for (job, run) in &rollup.last {
+        tx.execute(
+            "INSERT INTO chime_daemon_state AS s (job, last_run, last_started_ms, last_success_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (job) DO UPDATE SET
+                 last_run = CASE WHEN s.last_started_ms IS NULL OR EXCLUDED.last_started_ms >= s.last_started_ms
+                                 THEN EXCLUDED.last_run ELSE s.last_run END,
+                 last_started_ms = GREATEST(s.last_started_ms, EXCLUDED.last_started_ms),
+                 last_success_ms = GREATEST(s.last_success_ms, EXCLUDED.last_success_ms)",
+            &[job, &json(*run), &run.started_ms, &rollup.success_ms.get(job).copied()],
+        )
+        .await?;
+    }
+    for ((job, bucket, outcome), count) in &rollup.timeline {
+        tx.execute(
+            "INSERT INTO chime_daemon_timeline AS t (job, bucket_ms, outcome, count) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (job, bucket_ms, outcome) DO UPDATE SET count = t.count + EXCLUDED.count",
+            &[job, bucket, outcome, count],
+        )
+        .await?;
+    }
+    for (job, fence) in &rollup.fence {
+        tx.execute("DELETE FROM chime_daemon_stop WHERE job = $1 AND fence <= $2", &[job, &(*fence as i64)]).await?;
+    }
+    Ok(())
+}
+
 async fn apply(
     tx: &tokio_postgres::Transaction<'_>,
     write: &Write,
@@ -136,28 +164,6 @@ async fn apply(
                 "INSERT INTO chime_daemon_runs (run_id, job, started_ms, running, record) VALUES ($1, $2, $3, false, $4)
                  ON CONFLICT (run_id) DO UPDATE SET running = false, record = EXCLUDED.record",
                 &[&run.run_id, &run.job, &run.started_ms, &json(run)],
-            )
-            .await?;
-            let success = (run.outcome == Outcome::Success).then_some(run.finished_ms).flatten();
-            tx.execute(
-                "INSERT INTO chime_daemon_state AS s (job, last_run, last_started_ms, last_success_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (job) DO UPDATE SET
-                     last_run = CASE WHEN s.last_started_ms IS NULL OR EXCLUDED.last_started_ms >= s.last_started_ms
-                                     THEN EXCLUDED.last_run ELSE s.last_run END,
-                     last_started_ms = GREATEST(s.last_started_ms, EXCLUDED.last_started_ms),
-                     last_success_ms = GREATEST(s.last_success_ms, EXCLUDED.last_success_ms)",
-                &[&run.job, &json(run), &run.started_ms, &success],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO chime_daemon_timeline AS t (job, bucket_ms, outcome, count) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (job, bucket_ms, outcome) DO UPDATE SET count = t.count + 1",
-                &[&run.job, &bucket_of(run.started_ms), &run.outcome.as_str()],
-            )
-            .await?;
-            tx.execute(
-                "DELETE FROM chime_daemon_stop WHERE job = $1 AND fence <= $2",
-                &[&run.job, &(run.fence as i64)],
             )
             .await?;
         }
@@ -319,6 +325,7 @@ impl MetaStore for PostgresStore {
             for write in batch {
                 apply(&tx, write, history).await?;
             }
+            roll_up(&tx, &Rollup::of(batch)).await?;
             tx.commit().await
         }))
     }

@@ -70,6 +70,10 @@ pub(crate) struct RunRecord {
     pub(crate) trigger: Trigger,
     /// When the tick was due to fire (nominal + jitter), for start latency.
     pub(crate) due_ms: i64,
+    /// When the claim was granted.
+    #[serde(default)]
+    pub(crate) claimed_ms: i64,
+    /// When the daemon started the job (its process, or its request).
     pub(crate) started_ms: i64,
     pub(crate) finished_ms: Option<i64>,
     pub(crate) outcome: Outcome,

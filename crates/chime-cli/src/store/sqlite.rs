@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Bucket, JobState, MetaStore, ReplicaInfo, RunRecord, StoreError, StoreFuture, TIMELINE_MS, Write,
+    Bucket, JobState, MetaStore, ReplicaInfo, Rollup, RunRecord, StoreError, StoreFuture, TIMELINE_MS, Write,
     bucket_of,
 };
 
@@ -140,26 +140,33 @@ fn finished(conn: &Connection, run: &RunRecord) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO chime_daemon_runs (run_id, job, started_ms, running, record) VALUES (?1, ?2, ?3, 0, ?4)",
         params![run.run_id, run.job, run.started_ms, json(run)],
-    )?;
-    let success = (run.outcome == super::Outcome::Success).then_some(run.finished_ms).flatten();
-    conn.execute(
-        "INSERT INTO chime_daemon_state (job, last_run, last_started_ms, last_success_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (job) DO UPDATE SET
-             last_run = CASE WHEN last_started_ms IS NULL OR excluded.last_started_ms >= last_started_ms
-                             THEN excluded.last_run ELSE last_run END,
-             last_started_ms = MAX(COALESCE(last_started_ms, 0), excluded.last_started_ms),
-             last_success_ms = MAX(COALESCE(last_success_ms, 0), COALESCE(excluded.last_success_ms, 0))",
-        params![run.job, json(run), run.started_ms, success],
-    )?;
-    conn.execute(
-        "INSERT INTO chime_daemon_timeline (job, bucket_ms, outcome, count) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (job, bucket_ms, outcome) DO UPDATE SET count = count + 1",
-        params![run.job, bucket_of(run.started_ms), run.outcome.as_str()],
-    )?;
-    conn.execute(
-        "DELETE FROM chime_daemon_stop WHERE job = ?1 AND fence <= ?2",
-        params![run.job, run.fence as i64],
-    )?;
+    )
+    .map(drop)
+}
+
+/// The per-job state, timeline and stop requests a batch of finished runs changes.
+fn roll_up(conn: &Connection, rollup: &Rollup<'_>) -> rusqlite::Result<()> {
+    for (job, run) in &rollup.last {
+        conn.execute(
+            "INSERT INTO chime_daemon_state (job, last_run, last_started_ms, last_success_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (job) DO UPDATE SET
+                 last_run = CASE WHEN last_started_ms IS NULL OR excluded.last_started_ms >= last_started_ms
+                                 THEN excluded.last_run ELSE last_run END,
+                 last_started_ms = MAX(COALESCE(last_started_ms, 0), excluded.last_started_ms),
+                 last_success_ms = MAX(COALESCE(last_success_ms, 0), COALESCE(excluded.last_success_ms, 0))",
+            params![job, json(run), run.started_ms, rollup.success_ms.get(job)],
+        )?;
+    }
+    for ((job, bucket, outcome), count) in &rollup.timeline {
+        conn.execute(
+            "INSERT INTO chime_daemon_timeline (job, bucket_ms, outcome, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (job, bucket_ms, outcome) DO UPDATE SET count = count + excluded.count",
+            params![job, bucket, outcome, count],
+        )?;
+    }
+    for (job, fence) in &rollup.fence {
+        conn.execute("DELETE FROM chime_daemon_stop WHERE job = ?1 AND fence <= ?2", params![job, *fence as i64])?;
+    }
     Ok(())
 }
 
@@ -311,6 +318,7 @@ impl MetaStore for SqliteStore {
             for write in &batch {
                 apply(&tx, write, history)?;
             }
+            roll_up(&tx, &Rollup::of(&batch))?;
             tx.commit()
         })
     }

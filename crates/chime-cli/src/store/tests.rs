@@ -13,6 +13,7 @@ fn run(job: &str, id: &str, started_ms: i64, outcome: Outcome, fence: u64) -> Ru
         replica: "r1".into(),
         trigger: Trigger::Schedule,
         due_ms: started_ms,
+        claimed_ms: started_ms,
         started_ms,
         finished_ms: (outcome != Outcome::Running).then_some(started_ms + 5),
         outcome,
