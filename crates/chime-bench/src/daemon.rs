@@ -1,6 +1,8 @@
 //! The daemon workload (SPEC section 4): `chime run` in a child process with 10k jobs `@every 1m`
-//! and 1k jobs `@every 1s` (each `true`, executed directly) on one SQLite store. Measured from the
-//! outside over a window that holds a minute boundary (the 10k burst): resident memory
+//! and 1k jobs `@every 1s` on one SQLite store, the jobs either HTTP requests to a small sink in
+//! this process (the daemon's own cost per run) or processes (`true`, executed directly: what
+//! forking a thousand processes a second costs on top). Measured from the outside over a window
+//! that holds a minute boundary (the 10k burst): resident memory
 //! (`/proc/PID/status`), the daemon's own CPU (`/proc/PID/stat` utime + stime, its children not
 //! counted) over the whole window and in the quiet part of each second (from 0.5 s to 0.95 s past
 //! it, when no tick is due), and claim latency: from a tick's due time (nominal, no jitter) to its
@@ -39,15 +41,65 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-fn schedule(dir: &Path, plan: &Plan) -> std::path::PathBuf {
+/// What each job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Jobs {
+    /// An HTTP GET to a sink in the benchmark process.
+    Http,
+    /// A process: `true`.
+    Process,
+}
+
+/// A minimal HTTP/1.1 sink: answers every request with 204, keeping connections open.
+fn sink() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+            addr_tx.send(listener.local_addr().expect("an address").to_string()).expect("the address is sent");
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut have = 0;
+                    loop {
+                        match conn.read(&mut buf[have..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => have += n,
+                        }
+                        while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.copy_within(end + 4..have, 0);
+                            have -= end + 4;
+                            if conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await.is_err() {
+                                return;
+                            }
+                        }
+                        if have == buf.len() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    addr_rx.recv().expect("the sink starts")
+}
+
+fn schedule(dir: &Path, plan: &Plan, jobs: Jobs) -> std::path::PathBuf {
+    let action = match jobs {
+        Jobs::Process => "command = [\"true\"]".to_string(),
+        Jobs::Http => format!("http = {{ url = \"http://{}/\" }}", sink()),
+    };
     let mut text = String::from(
         "[store]\nurl = \"sqlite://store.db\"\n[server]\nlisten = \"127.0.0.1:0\"\nhistory = 200\n[defaults]\nlease = \"10s\"\n",
     );
     for i in 0..plan.minute_jobs {
-        text.push_str(&format!("[[job]]\nname = \"m-{i}\"\nschedule = \"@every 1m\"\ncommand = [\"true\"]\n"));
+        text.push_str(&format!("[[job]]\nname = \"m-{i}\"\nschedule = \"@every 1m\"\n{action}\n"));
     }
     for i in 0..plan.second_jobs {
-        text.push_str(&format!("[[job]]\nname = \"s-{i}\"\nschedule = \"@every 1s\"\ncommand = [\"true\"]\n"));
+        text.push_str(&format!("[[job]]\nname = \"s-{i}\"\nschedule = \"@every 1s\"\n{action}\n"));
     }
     let path = dir.join("schedule.toml");
     std::fs::write(&path, text).expect("the schedule is written");
@@ -55,7 +107,7 @@ fn schedule(dir: &Path, plan: &Plan) -> std::path::PathBuf {
 }
 
 /// Runs the workload and prints its figures.
-pub(crate) fn run(quick: bool) {
+pub(crate) fn run(quick: bool, jobs: Jobs) {
     let plan = if quick {
         Plan { minute_jobs: 1_000, second_jobs: 100, window: 8 }
     } else {
@@ -64,7 +116,7 @@ pub(crate) fn run(quick: bool) {
     let machine = Machine::detect();
     let dir = std::env::temp_dir().join(format!("chime-bench-daemon-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let file = schedule(&dir, &plan);
+    let file = schedule(&dir, &plan, jobs);
     eprintln!(
         "[daemon] {} jobs @every 1m + {} @every 1s on SQLite, {} s measured (CPU: {})",
         plan.minute_jobs, plan.second_jobs, plan.window, machine.cpu
@@ -152,7 +204,8 @@ pub(crate) fn run(quick: bool) {
     let expected = plan.second_jobs as u64 * plan.window + plan.minute_jobs as u64 * (plan.window / 60);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!("daemon workload on {} ({} CPUs, Linux {}), {}", machine.cpu, machine.cpus, machine.kernel, if quick { "quick" } else { "full" });
-    println!("  jobs: {} @every 1m + {} @every 1s, `true` each, SQLite store; window {} s", plan.minute_jobs, plan.second_jobs, plan.window);
+    let what = if jobs == Jobs::Http { "an HTTP GET to a local sink" } else { "`true` (a process)" };
+    println!("  jobs: {} @every 1m + {} @every 1s, {what} each, SQLite store; window {} s", plan.minute_jobs, plan.second_jobs, plan.window);
     println!("  runs started in the window: {} (about {expected} due)", all.len());
     println!("  resident memory: {:.1} MiB max in the window, {:.1} MiB peak (goal < 100 MiB)", mib(rss_max), mib(hwm));
     println!("  daemon CPU: {:.1}% of a core over the window; {:.1}% between ticks (goal < 5%)", total_cpu * 100.0, quiet * 100.0);

@@ -47,6 +47,9 @@ enum Cmd {
         /// 1k + 100 jobs over 8 s: a smoke run.
         #[arg(long)]
         quick: bool,
+        /// What each job does.
+        #[arg(long, value_enum, default_value = "http")]
+        jobs: daemon::Jobs,
     },
     /// Internal: the daemon itself, in the child process of the daemon workload.
     #[command(hide = true)]
@@ -134,7 +137,7 @@ fn main() {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Compare(args) => compare(&args),
-        Cmd::Daemon { quick } => daemon::run(quick),
+        Cmd::Daemon { quick, jobs } => daemon::run(quick, jobs),
         Cmd::DaemonChild { file } => daemon::child(&file),
         Cmd::MemoryChild { kind, n } => memory::child(kind, n),
         Cmd::ScaleChild { n } => scale::child(n),
