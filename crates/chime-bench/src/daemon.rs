@@ -58,7 +58,9 @@ fn sink() -> String {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-            addr_tx.send(listener.local_addr().expect("an address").to_string()).expect("the address is sent");
+            addr_tx
+                .send(listener.local_addr().expect("an address").to_string())
+                .expect("the address is sent");
             loop {
                 let Ok((mut conn, _)) = listener.accept().await else { continue };
                 tokio::spawn(async move {
@@ -72,7 +74,11 @@ fn sink() -> String {
                         while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
                             buf.copy_within(end + 4..have, 0);
                             have -= end + 4;
-                            if conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await.is_err() {
+                            if conn
+                                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -137,7 +143,9 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let ready = rusqlite::Connection::open(&store)
-            .and_then(|c| c.query_row("SELECT count(*) FROM chime_daemon_replicas", [], |r| r.get::<_, i64>(0)))
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM chime_daemon_replicas", [], |r| r.get::<_, i64>(0))
+            })
             .is_ok_and(|n| n > 0);
         if ready {
             break;
@@ -159,23 +167,28 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
     }
     let hwm = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+        })
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024);
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     let _ = child.wait();
 
     let hz = 100.0; // USER_HZ: /proc reports CPU time in hundredths of a second on Linux.
-    let (first, last) = (samples.first().copied().unwrap_or_default(), samples.last().copied().unwrap_or_default());
+    let (first, last) =
+        (samples.first().copied().unwrap_or_default(), samples.last().copied().unwrap_or_default());
     let total_cpu = (last.1 - first.1) as f64 / hz / ((last.0 - first.0).max(1) as f64 / 1000.0);
     let (mut quiet_cpu, mut quiet_wall) = (0.0, 0.0);
     for second in (start_ms / 1000)..(end_ms / 1000) {
         let at = |offset: i64| samples.iter().min_by_key(|s| (s.0 - (second * 1000 + offset)).abs()).copied();
-        if let (Some(a), Some(b)) = (at(500), at(950)) {
-            if b.0 > a.0 {
-                quiet_cpu += (b.1 - a.1) as f64 / hz;
-                quiet_wall += (b.0 - a.0) as f64 / 1000.0;
-            }
+        if let (Some(a), Some(b)) = (at(500), at(950))
+            && b.0 > a.0
+        {
+            quiet_cpu += (b.1 - a.1) as f64 / hz;
+            quiet_wall += (b.0 - a.0) as f64 / 1000.0;
         }
     }
     let quiet = quiet_cpu / quiet_wall.max(0.001);
@@ -195,21 +208,43 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
         .collect();
     // (claimed - due) and (started - due), per kind of job.
     let latency = |prefix: &str, started: bool| {
-        let mut l: Vec<i64> =
-            rows.iter().filter(|r| r.0.starts_with(prefix)).map(|r| if started { r.3 - r.1 } else { r.2 - r.1 }).collect();
+        let mut l: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.0.starts_with(prefix))
+            .map(|r| if started { r.3 - r.1 } else { r.2 - r.1 })
+            .collect();
         l.sort_unstable();
         l
     };
     let all = latency("", true);
     let expected = plan.second_jobs as u64 * plan.window + plan.minute_jobs as u64 * (plan.window / 60);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!("daemon workload on {} ({} CPUs, Linux {}), {}", machine.cpu, machine.cpus, machine.kernel, if quick { "quick" } else { "full" });
+    println!(
+        "daemon workload on {} ({} CPUs, Linux {}), {}",
+        machine.cpu,
+        machine.cpus,
+        machine.kernel,
+        if quick { "quick" } else { "full" }
+    );
     let what = if jobs == Jobs::Http { "an HTTP GET to a local sink" } else { "`true` (a process)" };
-    println!("  jobs: {} @every 1m + {} @every 1s, {what} each, SQLite store; window {} s", plan.minute_jobs, plan.second_jobs, plan.window);
+    println!(
+        "  jobs: {} @every 1m + {} @every 1s, {what} each, SQLite store; window {} s",
+        plan.minute_jobs, plan.second_jobs, plan.window
+    );
     println!("  runs started in the window: {} (about {expected} due)", all.len());
-    println!("  resident memory: {:.1} MiB max in the window, {:.1} MiB peak (goal < 100 MiB)", mib(rss_max), mib(hwm));
-    println!("  daemon CPU: {:.1}% of a core over the window; {:.1}% between ticks (goal < 5%)", total_cpu * 100.0, quiet * 100.0);
-    for (what, started) in [("claim latency (due -> claim granted)", false), ("start latency (due -> job started)", true)] {
+    println!(
+        "  resident memory: {:.1} MiB max in the window, {:.1} MiB peak (goal < 100 MiB)",
+        mib(rss_max),
+        mib(hwm)
+    );
+    println!(
+        "  daemon CPU: {:.1}% of a core over the window; {:.1}% between ticks (goal < 5%)",
+        total_cpu * 100.0,
+        quiet * 100.0
+    );
+    for (what, started) in
+        [("claim latency (due -> claim granted)", false), ("start latency (due -> job started)", true)]
+    {
         for (name, prefix) in [("all runs", ""), ("@every 1s", "s-"), ("@every 1m", "m-")] {
             let l = latency(prefix, started);
             if l.is_empty() {
@@ -229,7 +264,8 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
 
 /// The child: the daemon itself, through the same entry point as the `chime` binary.
 pub(crate) fn child(file: &Path) -> ! {
-    let args = ["chime", "run", &file.display().to_string(), "--log-format", "json"].map(std::ffi::OsString::from);
+    let args =
+        ["chime", "run", &file.display().to_string(), "--log-format", "json"].map(std::ffi::OsString::from);
     let status = chime_cli::main(args.to_vec());
     let _ = status;
     std::process::exit(0)

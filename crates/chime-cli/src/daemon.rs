@@ -95,13 +95,17 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
         tracing::warn!(error = %e, "cannot read the API's jobs yet");
     }
     engine.store_answered();
-    engine.reconcile(&[Source::File, Source::Crontab], config.jobs.clone());
+    let mut config = config;
+    if std::io::stdout().is_terminal() {
+        print!("{}", crate::check::table(&config.jobs, jiff::Timestamp::now()));
+    }
+    // The engine keeps the jobs; the config keeps the rest (for reloads).
+    engine.reconcile(&[Source::File, Source::Crontab], std::mem::take(&mut config.jobs));
     tracing::info!(
         replica = %engine.replica.id, store = %config.store.redacted(), listen = %listen,
         jobs = engine.jobs().len(), file = %config.path.display(), "chime is running"
     );
     if std::io::stdout().is_terminal() {
-        print!("{}", crate::check::table(&config.jobs, jiff::Timestamp::now()));
         println!("API and /metrics on http://{listen}/  (replica {})", engine.replica.id);
     }
     // Histograms keep their samples until the exporter's upkeep folds them in: run it now and
@@ -136,7 +140,6 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
         tracing::error!("cannot install signal handlers");
         return 1;
     };
-    let mut config = config;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
@@ -166,9 +169,8 @@ async fn reload(engine: &Engine, args: &RunArgs, current: &mut Config) {
     }
     let names: Vec<String> = fresh.jobs.iter().map(|j| j.name.clone()).collect();
     engine.see(&names).await;
-    let (added, changed, removed) = engine.reconcile(&[Source::File, Source::Crontab], fresh.jobs.clone());
+    let (added, changed, removed) = engine.reconcile(&[Source::File, Source::Crontab], fresh.jobs);
     tracing::info!(added = ?added, changed = ?changed, removed = ?removed, "SIGHUP: the schedule was reloaded");
-    current.jobs = fresh.jobs;
 }
 
 async fn stop(

@@ -2,8 +2,10 @@
 //! `FILE:LINE:COLUMN: message` (every problem found, not just the first). Crontab files
 //! ([`crontab`]) and jobs upserted through the API ([`api_job`]) go through the same validation.
 
+mod api;
 pub(crate) mod crontab;
 mod raw;
+mod targets;
 mod validate;
 pub(crate) mod values;
 
@@ -146,5 +148,5 @@ pub(crate) fn load(path: &Path, crontab: bool) -> Result<Config, Invalid> {
 /// Parses a job upserted through the API (the JSON form of a `[[job]]` table), with this daemon's
 /// defaults; the message names the key that is wrong.
 pub(crate) fn api_job(name: &str, body: &serde_json::Value, defaults: &Defaults) -> Result<JobSpec, String> {
-    validate::api_job(name, body, defaults)
+    api::api_job(name, body, defaults)
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use super::raw::{DefaultsToml, FileToml, HttpToml, JobToml, MissedToml, TABLES};
+use super::raw::{DefaultsToml, FileToml, JobToml, MissedToml, TABLES};
+use super::targets::{command, http};
 use super::values::{self, choice, nearest};
 use super::{Config, Problem, StoreUrl};
-use crate::job::{Command, HttpTarget, JobSpec, MissedPolicy, Overlap, Source, Target};
+use crate::job::{JobSpec, MissedPolicy, Overlap, Source, Target};
 use crate::schedule::Schedule;
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
@@ -66,7 +67,11 @@ impl Ctx<'_> {
     }
 
     /// The value of a spanned field through `check`, or a reported problem.
-    fn check<T, U>(&mut self, field: &Spanned<T>, check: impl FnOnce(&T) -> Result<U, String>) -> Option<U> {
+    pub(crate) fn check<T, U>(
+        &mut self,
+        field: &Spanned<T>,
+        check: impl FnOnce(&T) -> Result<U, String>,
+    ) -> Option<U> {
         match check(field.get_ref()) {
             Ok(v) => Some(v),
             Err(message) => {
@@ -147,7 +152,7 @@ pub(crate) fn listen_addr(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// A toml/serde error as a problem: unknown keys get the nearest valid key suggested.
-fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     let offset = e.span().map_or(0, |s| s.start);
     let message = e.message().trim();
     let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
@@ -252,78 +257,6 @@ fn env_vars(env: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, 
     Ok(env.clone())
 }
 
-fn command(value: &toml::Value) -> Result<Command, String> {
-    match value {
-        toml::Value::String(s) if s.trim().is_empty() => Err("`command` must not be empty".into()),
-        toml::Value::String(s) => Ok(Command::Shell(s.clone())),
-        toml::Value::Array(items) => {
-            let argv: Option<Vec<String>> = items.iter().map(|v| v.as_str().map(str::to_string)).collect();
-            match argv {
-                None => Err("`command` must be an array of strings or a string".into()),
-                Some(argv) if argv.first().is_none_or(|p| p.is_empty()) => {
-                    Err("`command` must name a program: its first element is empty or missing".into())
-                }
-                Some(argv) => Ok(Command::Argv(argv)),
-            }
-        }
-        _ => Err("`command` must be an array of strings or a string".into()),
-    }
-}
-
-fn http(ctx: &mut Ctx<'_>, field: &Spanned<HttpToml>) -> Option<HttpTarget> {
-    let raw = field.get_ref();
-    let Some(url) = raw.url.as_ref() else {
-        ctx.report(field.span(), "`http` has no `url`");
-        return None;
-    };
-    let url = ctx.check(url, |u| match reqwest::Url::parse(u) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(u.clone()),
-        Ok(_) => Err(format!("`url` must be http:// or https://, not `{u}`")),
-        Err(e) => Err(format!("invalid `url` `{u}`: {e}")),
-    });
-    let method = match &raw.method {
-        Some(m) => ctx.check(m, |m| {
-            let upper = m.to_ascii_uppercase();
-            reqwest::Method::from_bytes(upper.as_bytes())
-                .map(|_| upper)
-                .map_err(|_| format!("invalid HTTP method `{m}`"))
-        }),
-        None => Some("GET".to_string()),
-    };
-    let mut expect = Vec::new();
-    if let Some(codes) = &raw.expect {
-        for code in codes.get_ref() {
-            if let Some(c) = ctx.check(code, |&c| {
-                u16::try_from(c)
-                    .ok()
-                    .filter(|c| (100..=599).contains(c))
-                    .ok_or_else(|| format!("`expect` holds HTTP status codes (100 to 599), not {c}"))
-            }) {
-                expect.push(c);
-            }
-        }
-    }
-    let headers = match &raw.headers {
-        Some(h) => ctx.check(h, |headers| {
-            for (name, value) in headers {
-                reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("invalid header name `{name}`"))?;
-                reqwest::header::HeaderValue::from_str(value)
-                    .map_err(|_| format!("invalid value for header `{name}`"))?;
-            }
-            Ok(headers.clone())
-        })?,
-        None => BTreeMap::new(),
-    };
-    Some(HttpTarget {
-        method: method?,
-        url: url?,
-        expect,
-        headers,
-        body: raw.body.as_ref().map(|b| b.get_ref().clone()),
-    })
-}
-
 /// Validates one job; `None` when something was reported.
 pub(crate) fn job(
     ctx: &mut Ctx<'_>,
@@ -423,69 +356,6 @@ pub(crate) fn job(
         source,
     };
     (ctx.problems.len() == before).then_some(spec)
-}
-
-/// A job from the API's JSON: turned into a one-job TOML document and validated like a file's, so
-/// both take exactly the same keys and give the same messages (here with the key, not a location).
-pub(crate) fn api_job(name: &str, body: &serde_json::Value, defaults: &Defaults) -> Result<JobSpec, String> {
-    let serde_json::Value::Object(fields) = body else {
-        return Err("the body must be a JSON object with the keys of a [[job]] table".into());
-    };
-    let mut table = toml::Table::new();
-    for (key, value) in fields {
-        if let Some(v) = json_to_toml(value) {
-            table.insert(key.clone(), v);
-        }
-    }
-    match table.get("name") {
-        Some(toml::Value::String(n)) if n != name => {
-            return Err(format!("`name` is `{n}` but the path names `{name}`"));
-        }
-        _ => {
-            table.insert("name".into(), toml::Value::String(name.to_string()));
-        }
-    }
-    let mut doc = toml::Table::new();
-    doc.insert("job".into(), toml::Value::Array(vec![toml::Value::Table(table)]));
-    let text = toml::to_string(&doc).map_err(|e| format!("the job cannot be read: {e}"))?;
-    let located = |p: &Problem| match key_at(&text, p.offset) {
-        Some(key) if !p.message.contains(&format!("`{key}`")) => format!("`{key}`: {}", p.message),
-        _ => p.message.clone(),
-    };
-    let file: FileToml = toml::from_str(&text).map_err(|e| located(&toml_problem(&text, &e)))?;
-    let mut ctx = Ctx { text: &text, problems: Vec::new() };
-    let raw = file.job.first().ok_or("no job in the body")?;
-    let base = defaults.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    match job(&mut ctx, raw, defaults, &base, Source::Api) {
-        Some(spec) => Ok(spec),
-        None => Err(ctx.problems.iter().map(located).collect::<Vec<_>>().join("; ")),
-    }
-}
-
-/// The key written on the line of `offset` in a document this module generated.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[start..].lines().next()?;
-    let (key, _) = line.split_once('=')?;
-    Some(key.trim().trim_matches('"').to_string())
-}
-
-fn json_to_toml(value: &serde_json::Value) -> Option<toml::Value> {
-    Some(match value {
-        serde_json::Value::Null => return None,
-        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        serde_json::Value::String(s) => toml::Value::String(s.clone()),
-        serde_json::Value::Array(items) => {
-            toml::Value::Array(items.iter().filter_map(json_to_toml).collect())
-        }
-        serde_json::Value::Object(map) => {
-            toml::Value::Table(map.iter().filter_map(|(k, v)| Some((k.clone(), json_to_toml(v)?))).collect())
-        }
-    })
 }
 
 #[cfg(test)]

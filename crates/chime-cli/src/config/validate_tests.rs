@@ -1,6 +1,7 @@
 //! Every kind of invalid schedule file, with its exact message and location.
 
 use super::*;
+use crate::config::api_job;
 
 fn problems(text: &str) -> Vec<String> {
     match parse(text, Path::new("/srv")) {

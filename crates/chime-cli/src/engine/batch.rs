@@ -31,7 +31,11 @@ impl Batcher {
                 let (asks, replies): (Vec<Claim>, Vec<Reply<ClaimOutcome>>) = batch.into_iter().unzip();
                 let began = std::time::Instant::now();
                 let outcomes = store.claim_many(&asks).await;
-                tracing::debug!(claims = asks.len(), took_us = began.elapsed().as_micros() as u64, "claim batch");
+                tracing::debug!(
+                    claims = asks.len(),
+                    took_us = began.elapsed().as_micros() as u64,
+                    "claim batch"
+                );
                 match outcomes {
                     Ok(outcomes) => replies.into_iter().zip(outcomes).for_each(|(r, o)| drop(r.send(Ok(o)))),
                     Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.to_string())))),

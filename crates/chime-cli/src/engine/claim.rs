@@ -112,7 +112,10 @@ pub(crate) async fn claim(engine: &Engine, spec: &JobSpec, tick: u64) -> Result<
             Ok(outcome)
         }
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("the claim took longer than the lease ({})", crate::config::values::format_duration(lease_for))),
+        Err(_) => Err(format!(
+            "the claim took longer than the lease ({})",
+            crate::config::values::format_duration(lease_for)
+        )),
     }
 }
 

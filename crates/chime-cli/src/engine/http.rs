@@ -30,6 +30,7 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .user_agent(concat!("chime/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(32)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

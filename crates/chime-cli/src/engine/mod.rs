@@ -124,7 +124,8 @@ impl Engine {
             sched: Scheduler::start(),
             history: History::start(stores.meta.clone(), history),
             meta: stores.meta,
-            batcher: (stores.coordinator.backend() == "sqlite").then(|| batch::Batcher::start(stores.coordinator.clone())),
+            batcher: (stores.coordinator.backend() == "sqlite")
+                .then(|| batch::Batcher::start(stores.coordinator.clone())),
             coordinator: stores.coordinator,
             local: Arc::new(chime::cluster::Local::new()),
             replica,

@@ -73,8 +73,9 @@ pub(crate) async fn spawn(
     };
     // As many at once as there are cores: a burst of forks must not starve the runtime either.
     static SPAWNING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let spawning = SPAWNING
-        .get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)));
+    let spawning = SPAWNING.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+    });
     let permit = spawning.acquire().await.map_err(|e| format!("cannot start `{program}`: {e}"))?;
     let spawned = tokio::task::spawn_blocking(move || cmd.spawn()).await;
     drop(permit);

@@ -3,6 +3,9 @@
 //! runs of one job together never lose an update; everything else is plain commands, pipelined.
 //! Not for Redis Cluster: the keys of one write span slots.
 
+#[path = "redis_finished.rs"]
+mod finished;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -16,42 +19,23 @@ use super::{
 const BACKEND: &str = "redis";
 const P: &str = "chime:daemon:";
 
+use finished::{FINISHED, evalsha};
+
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::new(BACKEND, e)
 }
 
-fn key(name: &str) -> String {
+pub(super) fn key(name: &str) -> String {
     format!("{P}{name}")
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialise")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| err(format!("a stored record is unreadable: {e}")))
 }
-
-/// KEYS: running, runs list, last, last_success, timeline, stop, last_started. ARGV: run id, record,
-/// job, started ms, success ms or '', timeline field, history, fence.
-const FINISHED: &str = r"
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
-local previous = tonumber(redis.call('HGET', KEYS[7], ARGV[3]) or '-1')
-if tonumber(ARGV[4]) >= previous then
-    redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
-    redis.call('HSET', KEYS[7], ARGV[3], ARGV[4])
-end
-if ARGV[5] ~= '' then
-    local success = tonumber(redis.call('HGET', KEYS[4], ARGV[3]) or '0')
-    if tonumber(ARGV[5]) > success then redis.call('HSET', KEYS[4], ARGV[3], ARGV[5]) end
-end
-redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
-local fence = redis.call('HGET', KEYS[6], ARGV[3])
-if fence and tonumber(fence) <= tonumber(ARGV[8]) then redis.call('HDEL', KEYS[6], ARGV[3]) end
-return 1
-";
 
 /// The daemon's keys on a Redis server.
 #[derive(Clone)]
@@ -377,33 +361,4 @@ impl MetaStore for RedisStore {
             Ok(out)
         })
     }
-}
-
-/// `EVALSHA` of the finished-run script, for a pipeline.
-fn evalsha(script: &redis::Script, run: &RunRecord, history: usize) -> redis::Cmd {
-    let keys = [
-        key("running"),
-        key(&format!("runs:{}", run.job)),
-        key("last"),
-        key("last_success"),
-        key(&format!("timeline:{}", run.job)),
-        key("stop"),
-        key("last_started"),
-    ];
-    let success =
-        if run.outcome == Outcome::Success { run.finished_ms.map(|ms| ms.to_string()) } else { None };
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(keys.len());
-    for k in keys {
-        cmd.arg(k);
-    }
-    cmd.arg(&run.run_id)
-        .arg(json(run))
-        .arg(&run.job)
-        .arg(run.started_ms)
-        .arg(success.unwrap_or_default())
-        .arg(format!("{}:{}", bucket_of(run.started_ms), run.outcome.as_str()))
-        .arg(history)
-        .arg(run.fence);
-    cmd
 }

@@ -165,7 +165,10 @@ fn roll_up(conn: &Connection, rollup: &Rollup<'_>) -> rusqlite::Result<()> {
         )?;
     }
     for (job, fence) in &rollup.fence {
-        conn.execute("DELETE FROM chime_daemon_stop WHERE job = ?1 AND fence <= ?2", params![job, *fence as i64])?;
+        conn.execute(
+            "DELETE FROM chime_daemon_stop WHERE job = ?1 AND fence <= ?2",
+            params![job, *fence as i64],
+        )?;
     }
     Ok(())
 }
