@@ -160,7 +160,10 @@ fn overlap_policies() {
         queue.iter().map(|r| r.0.parse::<jiff::Timestamp>().unwrap().as_millisecond()).collect();
     assert!(ticks.windows(2).all(|w| w[1] - w[0] == 1000), "queue: every tick, in order: {ticks:?}");
     for w in queue.windows(2) {
-        assert!(w[1].1 - w[0].2.unwrap() < 1500, "queue: the next starts as soon as the last ends: {queue:?}");
+        assert!(
+            w[1].1 - w[0].2.unwrap() < 1500,
+            "queue: the next starts as soon as the last ends: {queue:?}"
+        );
     }
     let _ = finished_runs;
 }
