@@ -53,11 +53,12 @@ command = ["sh", "-c", "echo start $CHIME_TICK $CHIME_FENCE $PPID $CHIME_JOB >> 
     let mut kills = Vec::new();
     for _ in 0..KILLS {
         std::thread::sleep(Duration::from_millis(1200));
-        // The replica that started the latest run (its pid is the job's parent).
-        let runner: i32 = starts().last().unwrap()[3].parse().unwrap();
-        let Some(index) = replicas.iter().position(|d| d.pid() == runner) else {
-            panic!("run by pid {runner}, which is none of the replicas");
-        };
+        // The replica that started the latest run (its pid is the job's parent); right after a
+        // failover the latest may still be the killed one's, so wait for a live replica's.
+        let index = eventually(Duration::from_secs(15), "a run by a live replica", || {
+            let runner: i32 = starts().last()?[3].parse().ok()?;
+            replicas.iter().position(|d| d.pid() == runner)
+        });
         let mut victim = replicas.remove(index);
         victim.kill();
         kills.push(now_ms());
