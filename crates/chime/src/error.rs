@@ -9,6 +9,8 @@ use crate::id::WatchId;
 
 /// What went wrong with a scheduler call.
 ///
+/// # Examples
+///
 /// ```
 /// use chime::Error;
 ///
@@ -90,6 +92,8 @@ pub enum Error {
 impl Error {
     /// An [`Error::InvalidOption`] naming `option` and why it was refused.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let err = chime::Error::invalid("interval", "a recurring timer needs a non-zero interval");
     /// assert!(matches!(err, chime::Error::InvalidOption(ref o) if o.option() == "interval"));
@@ -103,6 +107,8 @@ impl Error {
     /// An [`Error::Store`] from a coordinator's backend, saying what went wrong in words (no
     /// underlying error).
     ///
+    /// # Examples
+    ///
     /// ```
     /// let err = chime::Error::store("redis", "the claim timed out");
     /// assert_eq!(err.to_string(), "redis store: the claim timed out");
@@ -115,6 +121,8 @@ impl Error {
     /// An [`Error::Store`] caused by `err`, the store driver's error, which
     /// [`source`](std::error::Error::source) then returns. The message is `err` and its own causes,
     /// joined (some drivers' errors say only "db error" without theirs).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
@@ -137,6 +145,8 @@ impl Error {
     /// An [`Error::InvalidOption`] for a duration or deadline past chime's range: the wheel counts
     /// `u64` nanoseconds from the scheduler's start, about 584 years.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let err = chime::Error::out_of_range("delay");
     /// assert_eq!(err.to_string(), "invalid option `delay`: exceeds chime's range of 584 years from the scheduler's start");
@@ -153,6 +163,8 @@ impl Error {
 /// The underlying error of an [`Error::Io`] or [`Error::Store`], shared so that [`Error`] stays
 /// `Clone`. It displays as the error it wraps; [`get_ref`](Self::get_ref) reaches it, for downcasting.
 ///
+/// # Examples
+///
 /// ```
 /// use std::error::Error as _;
 /// let err = chime::Error::store_error("sqlite", std::io::Error::other("disk full"));
@@ -168,6 +180,8 @@ impl Cause {
     }
 
     /// The underlying error.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let err = chime::Error::store_error("redis", std::io::Error::other("gone"));
@@ -208,6 +222,8 @@ impl Eq for Cause {}
 
 /// The option that was refused, and why.
 ///
+/// # Examples
+///
 /// ```
 /// let chime::Error::InvalidOption(option) = chime::Error::invalid("jitter", "too large") else { unreachable!() };
 /// assert_eq!(option.option(), "jitter");
@@ -221,11 +237,33 @@ pub struct InvalidOption {
 
 impl InvalidOption {
     /// The option's name, as the builder method that sets it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.timer(std::time::Duration::ZERO).recurring().on_expire(|_| {}).arm();
+    /// let Err(chime::Error::InvalidOption(invalid)) = refused else { unreachable!() };
+    /// assert_eq!(invalid.option(), "interval");
+    /// # }
+    /// ```
     pub fn option(&self) -> &'static str {
         self.option
     }
 
     /// Why the option was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.timer(std::time::Duration::ZERO).recurring().on_expire(|_| {}).arm();
+    /// let Err(chime::Error::InvalidOption(invalid)) = refused else { unreachable!() };
+    /// assert_eq!(invalid.reason(), "a recurring timer needs a non-zero interval");
+    /// # }
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }
@@ -239,6 +277,8 @@ impl fmt::Display for InvalidOption {
 
 /// The deadline of a [`Scheduler::timeout`](crate::Scheduler::timeout) or
 /// [`Scheduler::wait_for`](crate::Scheduler::wait_for) passed first.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

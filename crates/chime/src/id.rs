@@ -8,6 +8,8 @@ use crate::wheel::Key;
 /// The id of a timer. Ids are generational: once the timer is gone, its id answers
 /// [`Error::NotFound`](crate::Error::NotFound) forever and can never reach a newer timer.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// let sched = chime::Scheduler::start();
@@ -35,6 +37,8 @@ impl fmt::Display for TimerId {
 }
 
 /// The id of an fd watch (Knot's `event.socket`); ids are never reused.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {

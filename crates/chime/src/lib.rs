@@ -52,10 +52,14 @@
 //! - [`Scheduler::shutdown`] runs every pending timer's cancel callback with
 //!   [`CancelReason::Shutdown`].
 
+// Examples are code users copy: they must compile without a warning.
+#![doc(test(attr(deny(warnings))))]
+
 // The layers, lowest first; a module uses only modules of its own layer or below (the test
 // `tests/layers.rs` checks it):
 //   0. wheel                       the timing wheel, a plain data structure
-//   1. clock, error, id, unwind    time bases, errors, timer ids, panic reports
+//   1. clock, error, id, sync,     time bases, errors, timer ids, the protocol's primitives (std's
+//      unwind                      or loom's), panic reports
 //   2. record                      what the wheel stores for a timer; what a callback sees
 //   3. driver                      the wheels on tokio: shards, the firing pass, the loop
 //   4. scheduler, sleep, ticker    the handle users hold; futures and tickers on the wheel
@@ -67,6 +71,7 @@ pub mod wheel;
 mod clock;
 mod error;
 mod id;
+mod sync;
 mod unwind;
 
 mod record;
@@ -85,7 +90,7 @@ mod worker;
 mod events;
 mod timer;
 
-pub use clock::{Clock, WallClock};
+pub use clock::{Clock, TimeSource, WallClock};
 pub use error::{Cause, Elapsed, Error, InvalidOption};
 pub use events::{Dispatch, Events, NamedEvent, NamedEvents, Subscription};
 pub use id::{TimerId, WatchId};

@@ -26,6 +26,29 @@ impl<F: Future + ?Sized> Future for CatchUnwind<F> {
     }
 }
 
+/// Registers a descriptor with tokio's reactor. tokio panics instead of failing when the runtime
+/// here has no reactor (none at all, or one built without `enable_io`); that panic comes back as a
+/// typed error naming the cause.
+pub(crate) fn register<T>(
+    op: &'static str,
+    register: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T, crate::error::Error> {
+    use crate::error::Error;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::NoRuntime);
+    }
+    match catch_unwind(AssertUnwindSafe(register)) {
+        Ok(registered) => registered.map_err(|e| Error::io(op, e)),
+        Err(_) => Err(Error::io(
+            op,
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "tokio's runtime has no I/O driver (build it with enable_io or enable_all)",
+            ),
+        )),
+    }
+}
+
 /// The text of a panic payload (its `&str` or `String`), or a placeholder.
 pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -36,6 +59,8 @@ pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A callback panic, as the scheduler's panic hook sees it.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -65,6 +90,8 @@ impl PanicReport {
 
     /// The timer whose callback panicked, if the panic came from a timer.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
     /// use std::sync::{Arc, Mutex};
@@ -82,6 +109,8 @@ impl PanicReport {
 
     /// What panicked, in words: `timer 0:3v0`, `worker "name"`, `watch 4`, ...
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::sync::{Arc, Mutex};
@@ -98,6 +127,8 @@ impl PanicReport {
     }
 
     /// The panic's message (its `&str` or `String` payload, or a placeholder).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

@@ -14,6 +14,24 @@ use crate::unwind::PanicReport;
 pub use tokio::io::Interest;
 
 /// What a watched descriptor is ready for.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use std::io::Write;
+/// let sched = chime::Scheduler::start();
+/// let (reader, mut writer) = std::io::pipe().unwrap();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let id = sched.watch(&reader, chime::Interest::READABLE, move |_, ready: chime::Readiness| {
+///     let _ = tx.send(ready);
+/// })?;
+/// writer.write_all(b"x").unwrap();
+/// let ready = rx.recv().await.unwrap();
+/// assert!(ready.readable && !ready.error);
+/// sched.unwatch(id)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Readiness {
@@ -28,16 +46,19 @@ pub struct Readiness {
 }
 
 impl Scheduler {
-    /// Knot's `event.socket(fd, cb)`: calls `callback` with the watch's id and the readiness each
-    /// time `fd` is ready for `interest`. Level-triggered, like Knot's: while the descriptor stays
-    /// ready (the callback did not consume what made it ready), the callback is called again, after a
-    /// yield. The watch holds its own duplicate of the descriptor, so it stays valid whatever the
-    /// caller does with theirs. A panicking callback stops its watch (and is reported), nothing else.
+    /// Calls `callback` with the watch's id and the readiness each time `fd` is ready for
+    /// `interest`. Level-triggered: while the descriptor stays ready (the callback did not consume what
+    /// made it ready), the callback is called again, after a yield. The watch holds its own duplicate
+    /// of the descriptor, so it stays valid whatever the caller does with theirs. A panicking callback
+    /// stops its watch (and is reported), nothing else.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the descriptor cannot be duplicated or registered with tokio's reactor (a
-    /// regular file, for instance); [`Error::Shutdown`] after shutdown.
+    /// regular file, for instance, or a runtime built without I/O); [`Error::Shutdown`] after
+    /// shutdown.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -54,6 +75,9 @@ impl Scheduler {
     /// sched.unwatch(id)?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Knot's `event.socket(fd, function(e, status, nevents) ... end)`, which likewise calls back with
+    /// the event id first.
     pub fn watch(
         &self,
         fd: impl AsFd,
@@ -69,8 +93,9 @@ impl Scheduler {
         // `AsyncFd::with_interest` is deprecated because a generic `T` might report another
         // descriptor over time; this `OwnedFd` is ours alone and reports the one it owns until dropped.
         #[allow(deprecated)]
-        let fd = AsyncFd::with_interest(owned, interest)
-            .map_err(|e| Error::io("registering the descriptor", e))?;
+        let fd = crate::unwind::register("registering the descriptor", || {
+            AsyncFd::with_interest(owned, interest)
+        })?;
         let hooks = driver.hooks.clone();
         let shared = Arc::downgrade(&self.shared);
         let id = self.shared.registry.add_task(|id| {
@@ -106,11 +131,27 @@ impl Scheduler {
         Ok(WatchId(id))
     }
 
-    /// Stops a watch.
+    /// Stops a watch: its callback is not called again.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for a watch that is gone (stopped, or its callback panicked).
+    /// [`Error::UnknownWatch`] for a watch that is gone (stopped, or its callback panicked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use std::io::Write;
+    /// let sched = chime::Scheduler::start();
+    /// let (reader, mut writer) = std::io::pipe().unwrap();
+    /// let id = sched.watch(&reader, chime::Interest::READABLE, |_, _| {})?;
+    /// sched.unwatch(id)?;
+    /// assert_eq!(sched.unwatch(id), Err(chime::Error::UnknownWatch(id)));
+    /// writer.write_all(b"x").unwrap();   // nobody is called
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot's `event.cancel(e)` on a socket event.
     pub fn unwatch(&self, id: WatchId) -> Result<(), Error> {
         if self.shared.registry.remove_task(id.0) { Ok(()) } else { Err(Error::UnknownWatch(id)) }
     }

@@ -102,3 +102,23 @@ fn a_store_error_keeps_the_driver_error_as_its_source() {
     let plain = Error::store("sqlite", "the claim timed out");
     assert!(plain.source().is_none(), "words alone have no source");
 }
+
+#[test]
+fn a_kernel_ticker_outside_a_runtime_is_no_runtime_not_a_panic() {
+    #[cfg(target_os = "linux")]
+    assert_eq!(chime::Ticker::new(chime::Clock::Monotonic).unwrap_err(), Error::NoRuntime);
+}
+
+#[test]
+fn a_runtime_without_io_is_an_io_error_not_a_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    runtime.block_on(async {
+        let sched = Scheduler::start();
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let err = sched.watch(&reader, Interest::READABLE, |_, _| {}).unwrap_err();
+        assert!(matches!(err, Error::Io { kind: std::io::ErrorKind::Unsupported, .. }), "{err:?}");
+        assert!(err.to_string().contains("enable_io"), "{err}");
+        #[cfg(target_os = "linux")]
+        assert!(matches!(chime::Ticker::new(chime::Clock::Monotonic), Err(Error::Io { .. })));
+    });
+}

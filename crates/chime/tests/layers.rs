@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first (the same list opens `src/lib.rs`).
 const LAYERS: &[&[&str]] = &[
     &["wheel"],
-    &["clock", "error", "id", "unwind"],
+    &["clock", "error", "id", "sync", "unwind"],
     &["record"],
     &["driver"],
     &["scheduler", "sleep", "ticker"],

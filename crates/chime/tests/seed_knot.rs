@@ -1,4 +1,4 @@
-//! Knot Resolver's `event` examples (`seeds/knot-resolver-events.txt`): after, recurrent, reschedule
+//! Knot Resolver's `event` examples (from its module documentation): after, recurrent, reschedule
 //! and cancel, reproduced under tokio's paused clock. `event.socket` is covered in `watch.rs`.
 
 mod common;

@@ -170,6 +170,22 @@ impl Postgres {
     ///
     /// Connecting waits up to 10 s unless `url` sets `connect_timeout`.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (backend `postgres`) when `url` cannot be parsed, the database cannot be
+    /// reached or refuses the login, or the table cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let refused = chime::cluster::Postgres::connect("not a postgres url").await;
+    /// assert!(matches!(refused, Err(chime::Error::Store { backend: "postgres", .. })));
+    /// # }
+    /// ```
+    ///
+    /// With a server:
+    ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Postgres};
@@ -181,11 +197,6 @@ impl Postgres {
     /// }
     /// # Ok(()) }
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] (backend `postgres`) when `url` cannot be parsed, the database cannot be
-    /// reached or refuses the login, or the table cannot be created.
     pub async fn connect(url: &str) -> Result<Postgres, Error> {
         let mut config: Config = url.parse().map_err(store)?;
         if config.get_connect_timeout().is_none() {

@@ -159,6 +159,22 @@ impl Redis {
     ///
     /// Replies wait up to 5 s; after an error the connection reconnects by itself, with backoff.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (backend `redis`) when `url` is not a Redis URL or the server cannot be
+    /// reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let refused = chime::cluster::Redis::connect("not a redis url").await;
+    /// assert!(matches!(refused, Err(chime::Error::Store { backend: "redis", .. })));
+    /// # }
+    /// ```
+    ///
+    /// With a server:
+    ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Redis};
@@ -170,11 +186,6 @@ impl Redis {
     /// }
     /// # Ok(()) }
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] (backend `redis`) when `url` is not a Redis URL or the server cannot be
-    /// reached.
     pub async fn connect(url: &str) -> Result<Redis, Error> {
         let client = redis::Client::open(url).map_err(store)?;
         let config = ConnectionManagerConfig::new()
@@ -189,6 +200,8 @@ impl Redis {
 
     /// The Redis key that holds `key`'s row: `{chime:<key>}`, a hash tag, so the row has one slot on
     /// Redis Cluster.
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(chime::cluster::Redis::row_key("report"), "{chime:report}");

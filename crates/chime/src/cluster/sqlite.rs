@@ -25,6 +25,8 @@ fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 /// Claims in an SQLite file, for the processes of one machine. Cheap to clone: clones share one
 /// connection.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// let dir = std::env::temp_dir().join(format!("chime-doc-{}", std::process::id()));
@@ -38,6 +40,7 @@ fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 ///     .coordinator(store)
 ///     .on_expire(|fire| println!("this process runs tick with fence {:?}", fire.fence()))
 ///     .arm()?;
+/// assert!(report.is_armed());
 /// # drop(report); std::fs::remove_dir_all(dir).ok();
 /// # Ok(()) }
 /// ```
@@ -54,6 +57,20 @@ impl Sqlite {
     ///
     /// [`Error::InvalidOption`] (`path`) for a path on a network filesystem; [`Error::Store`] when
     /// SQLite cannot open or set up the file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chime::Error> {
+    /// let dir = std::env::temp_dir().join(format!("chime-doc-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let store = chime::cluster::Sqlite::open(dir.join("claims.db"))?;
+    /// assert!(store.path().exists());
+    /// let missing = chime::cluster::Sqlite::open("/no/such/dir/claims.db");
+    /// assert!(matches!(missing, Err(chime::Error::Store { backend: "sqlite", .. })));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Sqlite, Error> {
         let path = path.as_ref();
         refuse_network_filesystem(path)?;
@@ -79,6 +96,18 @@ impl Sqlite {
     }
 
     /// The database file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chime::Error> {
+    /// let dir = std::env::temp_dir().join(format!("chime-doc-path-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let store = chime::cluster::Sqlite::open(dir.join("claims.db"))?;
+    /// assert_eq!(store.path(), dir.join("claims.db"));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }

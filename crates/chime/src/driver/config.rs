@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::clock::WallClock;
+use crate::clock::{TimeSource, WallClock};
 use crate::error::Error;
 use crate::unwind::PanicReport;
 
@@ -19,6 +19,7 @@ pub(crate) struct Config {
     pub(crate) shards: usize,
     pub(crate) hooks: Hooks,
     pub(crate) wall: WallClock,
+    pub(crate) source: TimeSource,
 }
 
 /// The user's hooks; each is optional, and a panic inside one is logged and otherwise ignored.

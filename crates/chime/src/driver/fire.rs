@@ -19,7 +19,15 @@ const ROUNDS: usize = 16;
 
 enum Job {
     Wake(Waker),
-    Expire { key: Key, expire: ExpireFn, count: u64, missed: u64 },
+    /// `plain`: the record had no extras when lent; `epoch`: its shard's epoch then.
+    Expire {
+        key: Key,
+        expire: ExpireFn,
+        count: u64,
+        missed: u64,
+        plain: bool,
+        epoch: u64,
+    },
 }
 
 struct Due {
@@ -44,7 +52,8 @@ impl Driver {
         let mut ran = Vec::new();
         for _ in 0..ROUNDS {
             for (n, shard) in self.shards.iter().enumerate() {
-                take_due(&mut shard.lock(), n as u32, now, &mut due);
+                let mut wheels = shard.lock();
+                take_due(&mut wheels, n as u32, shard.epoch(), now, &mut due);
             }
             if due.is_empty() {
                 return false;
@@ -55,10 +64,17 @@ impl Driver {
             for Due { deadline, shard, job } in due.drain(..) {
                 match job {
                     Job::Wake(waker) => waker.wake(),
-                    Job::Expire { key, expire, count, missed } => {
+                    Job::Expire { key, expire, count, missed, plain, epoch } => {
                         let id = TimerId { shard, key };
-                        let start = self.shards[shard as usize]
-                            .with(|w| state::start(&mut w.timers, key, expire, missed));
+                        let shard_of = &self.shards[shard as usize];
+                        // Rule 2 without the lock: nothing that could have cancelled or re-armed a
+                        // plain timer happened in its shard since it was lent (a plain record has
+                        // no state to mark Running).
+                        let start = if plain && shard_of.epoch() == epoch {
+                            Start::Run(expire)
+                        } else {
+                            shard_of.with(|w| state::start(&mut w.timers, key, expire, missed))
+                        };
                         let mut expire = match start {
                             Start::Run(expire) => expire,
                             Start::Cancelled(orphan) => {
@@ -128,7 +144,7 @@ impl Driver {
 
 /// Moves what is due in one shard into `due`: sleeping tasks' wakers, and timers' callbacks lent to
 /// the driver (rule 1).
-fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
+fn take_due(wheels: &mut Wheels, shard: u32, epoch: u64, now: u64, due: &mut Vec<Due>) {
     let limit = due.len() + BATCH;
     while due.len() < limit {
         let Some(key) = wheels.sleeps.poll(now) else { break };
@@ -140,8 +156,10 @@ fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
     let limit = due.len() + BATCH;
     while due.len() < limit {
         let Some(key) = wheels.timers.poll(now) else { break };
-        if let Some(Lent { deadline, expire, count, missed }) = state::lend(&mut wheels.timers, key, now) {
-            due.push(Due { deadline, shard, job: Job::Expire { key, expire, count, missed } });
+        if let Some(Lent { deadline, expire, count, missed, plain }) =
+            state::lend(&mut wheels.timers, key, now)
+        {
+            due.push(Due { deadline, shard, job: Job::Expire { key, expire, count, missed, plain, epoch } });
         }
     }
 }

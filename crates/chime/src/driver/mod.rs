@@ -21,7 +21,10 @@
 //! 2. **A lent run is checked just before it starts** ([`state::start`]), under the lock: if the
 //!    record is gone (cancelled by an earlier callback of the batch, another thread, or shutdown)
 //!    the run does not happen; if it has a deadline again (re-armed), the callback, the count and the
-//!    missed ticks go back and the run does not happen; otherwise it becomes `Running`.
+//!    missed ticks go back and the run does not happen; otherwise it becomes `Running`. Every
+//!    operation that can make a lent run stale (cancel, reschedule, re-arm, detach, stop) moves its
+//!    shard's *epoch* under the lock; a plain one-shot (no state to mark) whose shard's epoch has
+//!    not moved since it was lent starts without taking the lock.
 //! 3. **The driver hands back** after a run ([`state::finish`]), under the lock: a record cancelled
 //!    meanwhile leaves the callback an orphan; one re-armed meanwhile keeps its new deadline; a panic
 //!    under `cancel_on_panic` removes it (cancel callback with `Panicked`); a recurring one takes its
@@ -33,7 +36,7 @@
 //!    lock, the state left as it is; rules 2 and 3 then see the deadline.
 //! 6. **No user code runs under a shard lock**, and no user closure is dropped under one: callbacks,
 //!    arm and cancel callbacks, and the destructors of removed records run unlocked.
-//! 7. **The `wake_at` handshake** ([`Driver::wake_if_earlier`]): at the start of each pass the
+//! 7. **The `wake_at` handshake** ([`handshake`], [`Driver::wake_if_earlier`]): at the start of each pass the
 //!    driver stores `wake_at = u64::MAX`; before it sleeps, it stores the earliest deadline it found
 //!    under the locks. An arm whose deadline is at or before `wake_at` lowers it and notifies; the
 //!    notification keeps a permit, so one sent between the driver's look and its sleep is not lost.
@@ -52,6 +55,7 @@
 
 mod config;
 mod fire;
+mod handshake;
 pub(crate) mod run;
 mod shard;
 mod sleeps;
@@ -72,22 +76,21 @@ use crate::clock::{TimeBase, nanos};
 use crate::error::Error;
 use crate::id::TimerId;
 use crate::unwind::PanicReport;
+use handshake::{Handshake, Wake};
 use shard::{Shard, thread_number};
 
 /// Everything a scheduler's driver shares between the handles that arm and its task.
 pub(crate) struct Driver {
     pub(crate) time: TimeBase,
     shards: Box<[Shard]>,
-    /// The deadline the driver sleeps until; `u64::MAX` while it is awake (rule 7).
-    wake_at: AtomicU64,
+    /// Rules 7 and 8: when arms wake the driver, who runs it after it parks.
+    handshake: Handshake,
     notify: Notify,
     stopped: AtomicBool,
     /// `shutdown` has begun (a second call only waits for the first).
     shutting_down: AtomicBool,
     /// The last [`Scheduler`](crate::Scheduler) handle is gone: the driver may park (rule 8).
     handles_gone: AtomicBool,
-    /// The driver's task has ended to be started again by the next arm (rule 8).
-    parked: AtomicBool,
     pub(crate) hooks: Hooks,
     /// The driver's task has ended for good (after a stop).
     task_done: AtomicBool,
@@ -102,16 +105,15 @@ impl Driver {
     /// A driver with `config.shards` rounded up to a power of two (a thread finds its shard with a
     /// mask). Its task is not running yet: see [`run::spawn`].
     pub(crate) fn new(config: Config, runtime: tokio::runtime::Handle) -> Self {
-        let Config { shards, hooks, wall } = config;
+        let Config { shards, hooks, wall, source } = config;
         Driver {
-            time: TimeBase::new(wall),
+            time: TimeBase::new(wall, source),
             shards: (0..shards.max(1).next_power_of_two()).map(|_| Shard::default()).collect(),
-            wake_at: AtomicU64::new(u64::MAX),
+            handshake: Handshake::default(),
             notify: Notify::new(),
             stopped: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             handles_gone: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
             hooks,
             task_done: AtomicBool::new(false),
             task_exit: Notify::new(),
@@ -141,21 +143,24 @@ impl Driver {
     }
 
     fn shard(&self, id: TimerId) -> Result<&Shard, Error> {
-        self.shards.get(id.shard as usize).ok_or(Error::NotFound)
+        self.shards.get(id.shard as usize).ok_or_else(|| Error::NotFound)
     }
 
     /// The deadline `delay` from now, in wheel nanoseconds.
     pub(crate) fn deadline_in(&self, option: &'static str, delay: Duration) -> Result<u64, Error> {
-        nanos(delay).and_then(|d| self.time.now().checked_add(d)).ok_or_else(|| Error::out_of_range(option))
+        nanos(delay)
+            .and_then(|d| self.time.arm_now().checked_add(d))
+            .ok_or_else(|| Error::out_of_range(option))
     }
 
     /// Rule 7: tells the driver about a deadline it may not be sleeping for, and starts it again if
     /// it parked (rule 8).
     pub(crate) fn wake_if_earlier(self: &Arc<Self>, deadline: u64) {
-        if deadline <= self.wake_at.load(Ordering::SeqCst) {
-            self.wake_at.fetch_min(deadline, Ordering::SeqCst);
-            self.notify.notify_one();
-            if self.parked.load(Ordering::SeqCst) && self.parked.swap(false, Ordering::SeqCst) {
+        match self.handshake.armed(deadline) {
+            Wake::Nothing => {}
+            Wake::Notify => self.notify.notify_one(),
+            Wake::Respawn => {
+                self.notify.notify_one();
                 run::respawn(self);
             }
         }
@@ -181,6 +186,7 @@ impl Driver {
         let mut cancelled = 0;
         for (n, shard) in self.shards.iter().enumerate() {
             let (records, wakers) = shard.with(|wheels| {
+                shard.bump(wheels);
                 let keys: Vec<_> = wheels.timers.keys().collect();
                 let records: Vec<_> = keys
                     .into_iter()
@@ -202,5 +208,8 @@ impl Driver {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(chime_loom)))]
 mod tests;
+
+#[cfg(all(test, chime_loom))]
+mod loom_tests;

@@ -34,7 +34,7 @@ async fn drive(driver: &Driver) -> Ending {
     tokio::pin!(sleep);
     loop {
         driver.passes.fetch_add(1, Ordering::Relaxed);
-        driver.wake_at.store(u64::MAX, Ordering::SeqCst);
+        driver.handshake.awake();
         if driver.is_stopped() {
             return Ending::Stopped;
         }
@@ -44,7 +44,7 @@ async fn drive(driver: &Driver) -> Ending {
         }
         match driver.next_deadline() {
             Some(at) => {
-                driver.wake_at.store(at, Ordering::SeqCst);
+                driver.handshake.sleeping_until(at);
                 sleep.as_mut().reset(driver.time.to_instant(at));
                 tokio::select! {
                     biased;
@@ -53,7 +53,7 @@ async fn drive(driver: &Driver) -> Ending {
                 }
             }
             None if driver.handles_gone.load(Ordering::SeqCst) => {
-                if driver.park() {
+                if driver.handshake.park(|| driver.next_deadline().is_some()) {
                     return Ending::Parked;
                 }
             }
@@ -66,18 +66,6 @@ impl Driver {
     /// The earliest time any shard may have something due.
     fn next_deadline(&self) -> Option<u64> {
         self.shards.iter().filter_map(|s| s.lock().next_deadline()).min()
-    }
-
-    /// Rule 8: parks unless something was armed meanwhile; `true` when the task is to end (parked,
-    /// or an arm already started the next task), `false` when it goes on.
-    fn park(&self) -> bool {
-        self.parked.store(true, Ordering::SeqCst);
-        // An arm that missed `parked` made its entry visible under a shard lock taken before this look.
-        if self.next_deadline().is_some() {
-            // Whoever swaps `parked` back runs the driver: this task, or the one an arm spawned.
-            return !self.parked.swap(false, Ordering::SeqCst);
-        }
-        true
     }
 
     /// Waits until the driver's task has ended for good (after [`stop`](Self::stop)).
@@ -94,7 +82,7 @@ impl Driver {
     }
 
     /// Passes of the loop so far (for tests of idleness).
-    #[cfg(test)]
+    #[cfg(all(test, not(chime_loom)))]
     pub(crate) fn passes(&self) -> u64 {
         self.passes.load(Ordering::Relaxed)
     }

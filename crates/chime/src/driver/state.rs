@@ -16,6 +16,8 @@ pub(crate) struct Lent {
     pub(crate) expire: ExpireFn,
     pub(crate) count: u64,
     pub(crate) missed: u64,
+    /// A plain one-shot (no extras): no state to track.
+    pub(crate) plain: bool,
 }
 
 /// Rule 1: the driver lends itself the callback of `key`, just polled as due at `now` (its deadline
@@ -25,6 +27,7 @@ pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Len
     let mut deadline = timers.scheduled(key).unwrap_or(now);
     let record = timers.get_mut(key)?;
     let expire = mem::replace(&mut record.expire, Box::new(placeholder));
+    let plain = record.extras.is_none();
     let (count, missed) = match record.extras.as_mut() {
         Some(extras) => {
             let mut missed = mem::take(&mut extras.missed);
@@ -40,7 +43,7 @@ pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Len
         }
         None => (1, 0),
     };
-    Some(Lent { deadline, expire, count, missed })
+    Some(Lent { deadline, expire, count, missed, plain })
 }
 
 /// What rule 2 decided about a lent run.
@@ -118,8 +121,7 @@ pub(crate) fn finish(
 /// Rule 4: removes a cancelled timer; `Some((record, pending))` where `pending` says whether a run
 /// was still to come (then its cancel callback runs, unlocked).
 pub(crate) fn cancel(timers: &mut Wheel<Record>, key: Key) -> Option<(Record, bool)> {
-    let armed = timers.deadline(key).is_some();
-    let record = timers.remove(key)?;
+    let (record, armed) = timers.remove_armed(key)?;
     let pending = record.extras.as_ref().map_or(armed, |extras| extras.is_pending(armed));
     Some((record, pending))
 }

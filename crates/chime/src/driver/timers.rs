@@ -38,11 +38,13 @@ impl Driver {
 
     /// Rule 4: removes a timer; runs its cancel callback if a run was still to come.
     pub(crate) fn cancel(&self, id: TimerId, reason: CancelReason) -> Result<(), Error> {
-        let mut wheels = self.shard(id)?.lock();
+        let shard = self.shard(id)?;
+        let mut wheels = shard.lock();
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
-        let (record, pending) = state::cancel(&mut wheels.timers, id.key).ok_or(Error::NotFound)?;
+        let (record, pending) = state::cancel(&mut wheels.timers, id.key).ok_or_else(|| Error::NotFound)?;
+        shard.bump(&mut wheels);
         drop(wheels);
         self.finish_cancelled(id, record, pending, reason);
         Ok(())
@@ -67,12 +69,13 @@ impl Driver {
     /// there.
     pub(crate) fn reschedule(self: &Arc<Self>, id: TimerId, delay: Duration) -> Result<(), Error> {
         let deadline = self.deadline_in("delay", delay)?;
-        let mut wheels = self.shard(id)?.lock();
+        let shard = self.shard(id)?;
+        let mut wheels = shard.lock();
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
         let armed = wheels.timers.deadline(id.key).is_some();
-        let record = wheels.timers.get_mut(id.key).ok_or(Error::NotFound)?;
+        let record = wheels.timers.get_mut(id.key).ok_or_else(|| Error::NotFound)?;
         match record.extras.as_mut() {
             Some(extras) => {
                 if let Some(grid) = extras.grid.as_mut() {
@@ -87,6 +90,7 @@ impl Driver {
             }
         }
         wheels.timers.rearm(id.key, deadline);
+        shard.bump(&mut wheels);
         drop(wheels);
         self.wake_if_earlier(deadline);
         Ok(())
@@ -116,7 +120,7 @@ impl Driver {
         // A timer cancelled while its arm callback ran is `AlreadyCancelled` here.
         let deadline = self.update(id, |extras| {
             let plan = Plan { interval, ..extras.plan };
-            let (deadline, grid) = plan.start(self.time.now(), draw(plan.jitter))?;
+            let (deadline, grid) = plan.start(self.time.arm_now(), draw(plan.jitter))?;
             extras.plan = plan;
             extras.grid = grid;
             extras.missed = 0;
@@ -134,14 +138,16 @@ impl Driver {
         id: TimerId,
         f: impl FnOnce(&mut Extras) -> Result<(R, Option<u64>), Error>,
     ) -> Result<R, Error> {
-        let mut wheels = self.shard(id)?.lock();
+        let shard = self.shard(id)?;
+        let mut wheels = shard.lock();
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
         let extras = wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut());
-        let (result, deadline) = f(extras.ok_or(Error::AlreadyCancelled)?)?;
+        let (result, deadline) = f(extras.ok_or_else(|| Error::AlreadyCancelled)?)?;
         if let Some(deadline) = deadline {
             wheels.timers.rearm(id.key, deadline);
+            shard.bump(&mut wheels);
         }
         Ok(result)
     }
@@ -161,6 +167,7 @@ impl Driver {
         // An idle one-shot has nothing left to run: nobody could reach it any more.
         if idle {
             let record = wheels.timers.remove(id.key);
+            shard.bump(&mut wheels);
             drop(wheels);
             drop(record);
         }
@@ -175,7 +182,7 @@ impl Driver {
 
     pub(crate) fn timer_state(&self, id: TimerId) -> Result<TimerState, Error> {
         let wheels = self.shard(id)?.lock();
-        let record = wheels.timers.get(id.key).ok_or(Error::NotFound)?;
+        let record = wheels.timers.get(id.key).ok_or_else(|| Error::NotFound)?;
         let (interval, count) = record.extras.as_ref().map_or((0, 0), |e| (e.plan.interval, e.count));
         Ok(TimerState { deadline: wheels.timers.deadline(id.key), interval, count })
     }

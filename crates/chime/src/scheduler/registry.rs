@@ -43,6 +43,9 @@ pub(crate) struct Registry {
     tasks: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     next_task: AtomicU64,
     lifecycle: OnceLock<Arc<dyn Announce>>,
+    /// `Starting` and `Started` were announced (by the driver's first run, or by a shutdown that came
+    /// before it).
+    started: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,6 +109,16 @@ impl Registry {
         let bus: Arc<dyn Announce> = self.lifecycle.get_or_init(|| Arc::new(make())).clone();
         let bus: Arc<dyn Any + Send + Sync> = bus;
         bus.downcast().unwrap_or_else(|_| unreachable!("one facility makes the lifecycle bus, of one type"))
+    }
+
+    /// Announces `Starting` and `Started`, once: whoever comes first, the driver's first run or a
+    /// shutdown, so the stages always arrive in order.
+    pub(crate) fn announce_start(&self) {
+        if !self.started.swap(true, Ordering::AcqRel) {
+            for stage in [Lifecycle::Starting, Lifecycle::Started] {
+                drop(self.announce(stage));
+            }
+        }
     }
 
     /// Announces `stage` on the lifecycle bus, if anyone made it; resolves once its handlers are done.

@@ -5,6 +5,8 @@ use super::{Lifecycle, Scheduler};
 
 /// What [`Scheduler::shutdown`] did.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// let sched = chime::Scheduler::start();
@@ -38,6 +40,8 @@ impl Scheduler {
     /// after its `pop` returned `None` holds shutdown up (bound it with
     /// [`timeout`](Self::timeout) if that can happen).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
     /// let sched = chime::Scheduler::start();
@@ -53,6 +57,7 @@ impl Scheduler {
             driver.task_exited().await;
             return ShutdownReport::default();
         }
+        registry.announce_start(); // a shutdown before the driver's first run comes after its start
         registry.announce(Lifecycle::Stopping).await;
         let timers_cancelled = driver.stop();
         let (workers, items_unprocessed) = registry.close_workers(Phase::Work).await;

@@ -74,7 +74,7 @@ impl KernelTicker {
         // `AsyncFd::new` is deprecated because a generic `T` might report a different descriptor over
         // time; an `OwnedFd` reports the one it owns until dropped, and the ticker never swaps it.
         #[allow(deprecated)]
-        let fd = AsyncFd::new(fd).map_err(|e| Error::io("registering the timerfd with tokio", e))?;
+        let fd = crate::unwind::register("registering the timerfd with tokio", || AsyncFd::new(fd))?;
         Ok(KernelTicker {
             fd,
             clock,

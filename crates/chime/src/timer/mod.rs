@@ -7,7 +7,10 @@
 //! module only checks options and hands records to the driver, or cluster timers to
 //! [`crate::cluster`].
 
+mod arming;
 mod builder;
+mod callbacks;
+mod cluster;
 mod handle;
 
 pub use builder::TimerBuilder;

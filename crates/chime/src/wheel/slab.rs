@@ -32,6 +32,8 @@ pub(super) enum Loc {
 ///
 /// Keys are never reused: once the entry is removed, the key answers `None` forever.
 ///
+/// # Examples
+///
 /// ```
 /// use chime::wheel::Wheel;
 ///
@@ -50,11 +52,33 @@ pub struct Key {
 
 impl Key {
     /// The slot index in the slab (shared by the entry's past and future occupants).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let first = wheel.insert(10, "a");
+    /// wheel.remove(first);
+    /// let second = wheel.insert(10, "b");
+    /// assert_eq!(second.index(), first.index(), "the freed slot is used again");
+    /// assert_ne!(second, first);
+    /// ```
     pub fn index(self) -> u32 {
         self.index
     }
 
     /// The generation that tells this occupant from every other one of the same index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let first = wheel.insert(10, "a");
+    /// wheel.remove(first);
+    /// let second = wheel.insert(10, "b");
+    /// assert_ne!(second.generation(), first.generation());
+    /// assert_eq!(wheel.get(first), None, "the old key never reaches the new occupant");
+    /// ```
     pub fn generation(self) -> u32 {
         self.generation
     }

@@ -179,7 +179,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Remove(pick) => {
                 let Some(key) = model.pick(pick) else { continue };
-                prop_assert!(wheel.remove(key).is_some());
+                if pick % 2 == 0 {
+                    prop_assert!(wheel.remove(key).is_some());
+                } else {
+                    let armed = model.armed.contains_key(&key);
+                    prop_assert_eq!(wheel.remove_armed(key).map(|(_, a)| a), Some(armed));
+                }
                 model.disarm(key);
                 model.live.retain(|&k| k != key);
                 prop_assert!(wheel.remove(key).is_none());

@@ -8,6 +8,8 @@ use crate::error::Error;
 
 /// A push that was refused; the item comes back with the reason.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sched = chime::Scheduler::start();
@@ -29,6 +31,8 @@ pub enum PushError<T> {
 impl<T> PushError<T> {
     /// The item that was not queued.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let refused = chime::PushError::Full("job");
     /// assert_eq!(refused.into_inner(), "job");
@@ -40,6 +44,8 @@ impl<T> PushError<T> {
     }
 
     /// Whether the queue was full (a later push may succeed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -54,6 +60,8 @@ impl<T> PushError<T> {
     }
 
     /// Whether the worker is gone (no push will ever succeed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert!(chime::PushError::Gone(1).is_gone());
@@ -96,6 +104,8 @@ impl<T> From<PushError<T>> for Error {
 /// A send that could not be made because the worker is gone (closed, ended, panicked, or the
 /// scheduler shut down); the item comes back.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sched = chime::Scheduler::start();
@@ -111,6 +121,8 @@ pub struct SendError<T>(pub T);
 
 impl<T> SendError<T> {
     /// The item that was not queued.
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(chime::SendError(7).into_inner(), 7);

@@ -148,6 +148,8 @@ impl<T> Drop for Waiting<'_, T> {
 
 /// A worker's own queue, handed to its task: Copas' `queue:pop()` and `queue:pause()`.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use chime::Queue;
@@ -178,6 +180,28 @@ impl<T> std::fmt::Debug for Queue<T> {
 impl<T> Queue<T> {
     /// Marks the previous item completed and takes the next one, waiting while the queue is empty;
     /// `None` once the worker is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n); }
+    /// });
+    /// let first = worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some(1));
+    /// assert_eq!(rx.recv().await, Some(2));
+    /// assert_eq!(first.state(), ItemState::Completed, "taking 2 completed 1");
+    /// worker.close();
+    /// assert_eq!(rx.recv().await, None, "pop returned None: the worker ended");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas' `queue:pop()`, which likewise yields until data comes.
     pub async fn pop(&mut self) -> Option<T> {
         loop {
             let available = self.shared.available.notified();
@@ -221,31 +245,138 @@ impl<T> Queue<T> {
     }
 
     /// Copas' `queue:pause()`: yields to the other tasks without taking new data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         queue.pause().await;   // other tasks run; no new item is taken
+    ///         let _ = tx.send((n, queue.len()));
+    ///     }
+    /// });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some((1, 1)), "2 still waits in the queue");
+    /// assert_eq!(rx.recv().await, Some((2, 0)));
+    /// # Ok(()) }
+    /// ```
     pub async fn pause(&mut self) {
         tokio::task::yield_now().await;
     }
 
     /// Sleeps for `duration` on chime's wheel, without taking new data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let start = tokio::time::Instant::now();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u64>| async move {
+    ///     while let Some(ms) = queue.pop().await {
+    ///         queue.pause_for(std::time::Duration::from_millis(ms)).await;
+    ///         let _ = tx.send(start.elapsed());
+    ///     }
+    /// });
+    /// worker.push(100)?;
+    /// assert_eq!(rx.recv().await, Some(std::time::Duration::from_millis(100)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot's `worker.sleep(seconds)`.
     pub async fn pause_for(&mut self, duration: Duration) {
         self.sched.sleep(duration).await;
     }
 
     /// Items waiting (cancelled ones included until the task skips them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.len()); }
+    /// });
+    /// for n in 0..3 {
+    ///     worker.push(n)?;
+    /// }
+    /// assert_eq!(rx.recv().await, Some(2), "two more wait behind the first");
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.lock().items.len()
     }
 
     /// Whether no item is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.is_empty()); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some(false));
+    /// assert_eq!(rx.recv().await, Some(true));
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the worker was closed (it drains what is queued, then `pop` returns `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.is_closed()); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.close();
+    /// assert_eq!(rx.recv().await, Some(true), "closed, and still draining");
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
 
     /// The scheduler the worker runs on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u64>| async move {
+    ///     while let Some(ms) = queue.pop().await {
+    ///         queue.scheduler().after(std::time::Duration::from_millis(ms), |_| {}).unwrap();
+    ///     }
+    /// });
+    /// worker.push(100)?.done().await;
+    /// assert_eq!(sched.pending(), 1, "the worker armed a timer");
+    /// # Ok(()) }
+    /// ```
     pub fn scheduler(&self) -> &Scheduler {
         &self.sched
     }
