@@ -86,3 +86,42 @@ fn a_bad_path_is_a_store_error() {
     let result = Sqlite::open("/proc/definitely/not/here/claims.db");
     assert!(matches!(result, Err(chime::Error::Store { backend: "sqlite", .. })), "{result:?}");
 }
+
+/// `claim_many` and `release_many` decide a batch in one transaction, in order, by the same rules
+/// as one claim at a time; another handle sees the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_claims_and_releases() {
+    use chime::cluster::ClaimOutcome;
+    let path = temp_db("batch");
+    let (a, b) = (Sqlite::open(&path).unwrap(), Sqlite::open(&path).unwrap());
+    let ask = |key: &str, tick, member: &str| Claim {
+        key: key.into(),
+        tick,
+        member: member.into(),
+        lease_ms: 60_000,
+        now_ms: wall_ms(),
+    };
+    let outcomes = a
+        .claim_many(&[ask("x", 5, "a"), ask("y", 5, "a"), ask("x", 5, "a"), ask("x", 6, "a")])
+        .await
+        .unwrap();
+    let [
+        ClaimOutcome::Granted(x),
+        ClaimOutcome::Granted(y),
+        ClaimOutcome::Taken { last_tick: 5 },
+        ClaimOutcome::Busy { .. },
+    ] = &outcomes[..]
+    else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!((x.fence, y.fence), (1, 1));
+    assert!(matches!(b.claim(&ask("y", 6, "b")).await.unwrap(), ClaimOutcome::Busy { .. }));
+    a.release_many(&[x.clone(), y.clone()]).await.unwrap();
+    let after = b.claim_many(&[ask("x", 6, "b"), ask("y", 6, "b")]).await.unwrap();
+    assert!(after.iter().all(|o| matches!(o, ClaimOutcome::Granted(l) if l.fence == 2)), "{after:?}");
+    assert!(a.claim_many(&[ask("z", u64::MAX, "a")]).await.is_err(), "a tick past SQLite's INTEGER");
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}

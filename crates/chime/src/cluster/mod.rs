@@ -194,6 +194,58 @@ pub trait Coordinator: Send + Sync + 'static {
     /// # Ok(()) }
     /// ```
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()>;
+
+    /// Asks to run several ticks at once, decided in order (a later claim of the same key sees the
+    /// earlier one); the outcomes come back in the same order. For a caller with many keys due at
+    /// one instant (a daemon with thousands of jobs).
+    ///
+    /// The default asks one claim after the other; SQLite decides the lot in one transaction (one
+    /// commit). On error, claims before the failing one may have been granted (SQLite: none was).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = |key: &str| Claim { key: key.into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let outcomes = store.claim_many(&[ask("report"), ask("backup"), ask("report")]).await?;
+    /// assert!(matches!(
+    ///     outcomes[..],
+    ///     [ClaimOutcome::Granted(_), ClaimOutcome::Granted(_), ClaimOutcome::Taken { last_tick: 7 }]
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    fn claim_many<'a>(&'a self, claims: &'a [Claim]) -> StoreFuture<'a, Vec<ClaimOutcome>> {
+        Box::pin(async move {
+            let mut outcomes = Vec::with_capacity(claims.len());
+            for claim in claims {
+                outcomes.push(self.claim(claim).await?);
+            }
+            Ok(outcomes)
+        })
+    }
+
+    /// Ends several leases at once. The default releases one after the other; SQLite in one
+    /// transaction.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = |tick| Claim { key: "report".into(), tick, member: "a".into(), lease_ms: 60_000, now_ms: 0 };
+    /// let ClaimOutcome::Granted(lease) = store.claim(&ask(1)).await? else { unreachable!() };
+    /// assert!(matches!(store.claim(&ask(2)).await?, ClaimOutcome::Busy { .. }));
+    /// store.release_many(&[lease]).await?;
+    /// assert!(matches!(store.claim(&ask(2)).await?, ClaimOutcome::Granted(_)));
+    /// # Ok(()) }
+    /// ```
+    fn release_many<'a>(&'a self, leases: &'a [Lease]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            for lease in leases {
+                self.release(lease).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// What happens to a tick that no member could run on time (all were down, or a run overran it).

@@ -118,45 +118,62 @@ impl Sqlite {
         key: &str,
         decide: impl FnOnce(Option<&Row>) -> (T, Option<Row>) + Send + 'static,
     ) -> Result<T, Error> {
+        let mut decide = Some(decide);
+        let mut answers = self
+            .apply_many(vec![key.to_string()], move |_, row| (decide.take().expect("one key"))(row))
+            .await?;
+        Ok(answers.pop().expect("one answer per key"))
+    }
+
+    /// Runs `decide` on each key's row in turn (`decide(i, row)` for `keys[i]`), all inside one
+    /// `BEGIN IMMEDIATE` transaction: one commit (one sync to disk) for the lot.
+    async fn apply_many<T: Send + 'static>(
+        &self,
+        keys: Vec<String>,
+        mut decide: impl FnMut(usize, Option<&Row>) -> (T, Option<Row>) + Send + 'static,
+    ) -> Result<Vec<T>, Error> {
         let conn = self.conn.clone();
-        let key = key.to_string();
         let task = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store)?;
-            let row = tx
-                .query_row(
-                    "SELECT last_tick, fence, owner, lease_until_ms FROM chime_claims WHERE key = ?1",
-                    params![key],
-                    |r| {
-                        Ok(Row {
-                            last_tick: r.get::<_, Option<i64>>(0)?.map(|t| t as u64),
-                            fence: r.get::<_, i64>(1)? as u64,
-                            owner: r.get(2)?,
-                            lease_until_ms: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(store)?;
-            let (answer, next) = decide(row.as_ref());
-            if let Some(next) = next {
-                tx.execute(
-                    "INSERT INTO chime_claims (key, last_tick, fence, owner, lease_until_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (key) DO UPDATE SET last_tick = excluded.last_tick, fence = excluded.fence,
-                         owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
-                    params![
-                        key,
-                        next.last_tick.map(|t| t as i64),
-                        next.fence as i64,
-                        next.owner,
-                        next.lease_until_ms
-                    ],
-                )
-                .map_err(store)?;
+            let mut answers = Vec::with_capacity(keys.len());
+            for (i, key) in keys.iter().enumerate() {
+                let row = tx
+                    .query_row(
+                        "SELECT last_tick, fence, owner, lease_until_ms FROM chime_claims WHERE key = ?1",
+                        params![key],
+                        |r| {
+                            Ok(Row {
+                                last_tick: r.get::<_, Option<i64>>(0)?.map(|t| t as u64),
+                                fence: r.get::<_, i64>(1)? as u64,
+                                owner: r.get(2)?,
+                                lease_until_ms: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()
+                    .map_err(store)?;
+                let (answer, next) = decide(i, row.as_ref());
+                if let Some(next) = next {
+                    tx.execute(
+                        "INSERT INTO chime_claims (key, last_tick, fence, owner, lease_until_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (key) DO UPDATE SET last_tick = excluded.last_tick, fence = excluded.fence,
+                             owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
+                        params![
+                            key,
+                            next.last_tick.map(|t| t as i64),
+                            next.fence as i64,
+                            next.owner,
+                            next.lease_until_ms
+                        ],
+                    )
+                    .map_err(store)?;
+                }
+                answers.push(answer);
             }
             tx.commit().map_err(store)?;
-            Ok(answer)
+            Ok(answers)
         });
         task.await.map_err(store)?
     }
@@ -185,6 +202,28 @@ impl Coordinator for Sqlite {
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
         let owned = lease.clone();
         Box::pin(self.apply(&lease.key, move |row| ((), protocol::release(row, &owned))))
+    }
+
+    /// All in one transaction: one commit for the lot.
+    fn claim_many<'a>(&'a self, claims: &'a [Claim]) -> StoreFuture<'a, Vec<ClaimOutcome>> {
+        if let Some(claim) = claims.iter().find(|c| i64::try_from(c.tick).is_err()) {
+            return Box::pin(async move {
+                Err(Error::store(BACKEND, format!("tick {} is past SQLite's INTEGER", claim.tick)))
+            });
+        }
+        let owned = claims.to_vec();
+        let keys = claims.iter().map(|c| c.key.clone()).collect();
+        Box::pin(self.apply_many(keys, move |i, row| protocol::claim(row, &owned[i], owned[i].now_ms)))
+    }
+
+    /// All in one transaction: one commit for the lot.
+    fn release_many<'a>(&'a self, leases: &'a [Lease]) -> StoreFuture<'a, ()> {
+        let owned = leases.to_vec();
+        let keys = leases.iter().map(|l| l.key.clone()).collect();
+        Box::pin(async move {
+            self.apply_many(keys, move |i, row| ((), protocol::release(row, &owned[i]))).await?;
+            Ok(())
+        })
     }
 }
 
