@@ -55,6 +55,7 @@
 mod clock;
 pub mod cluster;
 mod driver;
+pub mod durable;
 mod error;
 mod events;
 mod registry;

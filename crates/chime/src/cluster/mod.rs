@@ -32,7 +32,7 @@ mod postgres;
 pub mod protocol;
 #[cfg(feature = "redis")]
 mod redis;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use local::Local;
 #[cfg(feature = "postgres")]

@@ -1,0 +1,1 @@
+//! Durable timers in Redis (feature `redis`).
