@@ -200,6 +200,11 @@ impl Redis {
     pub fn row_key(key: &str) -> String {
         format!("{{chime:{key}}}")
     }
+
+    /// The shared connection, for the durable timers' keys on the same server.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
 }
 
 fn lease_ms(ms: i64) -> i64 {
