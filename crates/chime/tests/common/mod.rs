@@ -3,6 +3,8 @@
 
 pub mod conformance;
 pub mod durable_conformance;
+pub mod faults;
+pub mod proxy;
 pub mod seed;
 
 use std::sync::{Arc, Mutex};
