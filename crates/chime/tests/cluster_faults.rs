@@ -37,6 +37,10 @@ fn ms(n: u64) -> Duration {
 
 /// (wall ms, what, member, tick, fence)
 type Event = (i64, &'static str, &'static str, u64, u64);
+/// (wall ms, member, error)
+type Failure = (i64, &'static str, String);
+/// What every member writes to.
+type Shared<'a> = (&'a Log<Event>, &'a Log<Failure>, &'a Sink, &'a Hold);
 
 /// Whether a request chunk carries a claim (`true`) or a renewal (`false`) of the cluster protocol.
 fn carries(chunk: &[u8], claim: bool) -> bool {
@@ -62,7 +66,7 @@ async fn member(
     name: &'static str,
     key: &str,
     skew: i64,
-    (events, errors, sink, hold): (&Log<Event>, &Log<(i64, &'static str, String)>, &Sink, &Hold),
+    (events, errors, sink, hold): Shared<'_>,
 ) -> Member {
     let seen = errors.clone();
     let wall = if skew == 0 { WallClock::System } else { WallClock::Skewed(skew) };
@@ -184,7 +188,7 @@ async fn scenario(fault: Fault, mut server: Server) {
 fn check(
     fault: Fault,
     events: &[Event],
-    errors: &[(i64, &'static str, String)],
+    errors: &[Failure],
     held: Option<&Event>,
     fault_end: i64,
     checked_until: i64,

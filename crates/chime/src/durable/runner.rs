@@ -60,6 +60,10 @@ struct Flight {
     abort: Option<AbortHandle>,
     /// How it ended, once it did, until the store has recorded it.
     outcome: Option<Outcome>,
+    /// A sync run whose lease could not be confirmed in time: no longer renewed (so another scheduler
+    /// can take the timer over after the lease); its end is still offered to the store, which refuses
+    /// it if another run took the timer.
+    abandoned: bool,
 }
 
 /// A run's end, sent by its task.
@@ -155,7 +159,7 @@ impl Runner {
         if self.flights.values().any(|f| f.outcome.is_some()) {
             wake = wake.min(self.next_flush);
         }
-        for flight in self.flights.values().filter(|f| f.abort.is_some() && f.outcome.is_none()) {
+        for flight in self.flights.values().filter(|f| !f.abandoned && f.outcome.is_none()) {
             wake = wake.min(flight.valid_until);
         }
         wake
@@ -281,7 +285,10 @@ impl Runner {
                 Some(task.abort_handle())
             }
         };
-        self.flights.insert(key, Flight { fence, attempt: row.attempt, valid_until, abort, outcome: None });
+        self.flights.insert(
+            key,
+            Flight { fence, attempt: row.attempt, valid_until, abort, outcome: None, abandoned: false },
+        );
     }
 
     /// A run ended: what to record, by the retry policy.
@@ -297,16 +304,24 @@ impl Runner {
         });
     }
 
-    /// Stops async runs whose lease can no longer be trusted.
+    /// Gives up runs whose lease can no longer be trusted: async runs are stopped, sync runs (which
+    /// cannot be) are no longer renewed.
     fn watchdog(&mut self, now: Instant) {
         let expired: Vec<String> = self
             .flights
             .iter()
-            .filter(|(_, f)| f.abort.is_some() && f.outcome.is_none() && f.valid_until <= now)
+            .filter(|(_, f)| !f.abandoned && f.outcome.is_none() && f.valid_until <= now)
             .map(|(key, _)| key.clone())
             .collect();
         for key in expired {
-            self.lose(&key);
+            match self.flights.get_mut(&key) {
+                Some(flight) if flight.abort.is_none() => {
+                    flight.abandoned = true;
+                    let fence = flight.fence;
+                    self.shared.report(Report::LeaseLost { key, fence });
+                }
+                _ => self.lose(&key),
+            }
         }
     }
 
@@ -322,7 +337,12 @@ impl Runner {
 
     async fn renew(&mut self) {
         let shared = self.shared.clone();
-        let runs: Vec<(String, u64)> = self.flights.iter().map(|(k, f)| (k.clone(), f.fence)).collect();
+        let runs: Vec<(String, u64)> =
+            self.flights.iter().filter(|(_, f)| !f.abandoned).map(|(k, f)| (k.clone(), f.fence)).collect();
+        if runs.is_empty() {
+            self.next_renew = Instant::now() + self.lease / 3;
+            return;
+        }
         let sent = Instant::now();
         self.next_renew = sent + self.lease / 3;
         let call = shared.store.renew(&shared.member, &runs, ms(self.lease), shared.local_ms());
@@ -361,6 +381,7 @@ impl Runner {
             let Some(flight) = self.flights.remove(&finish.key) else { continue };
             let (key, attempt) = (finish.key, flight.attempt);
             match finish.outcome {
+                _ if !recorded && flight.abandoned => {} // reported when it was abandoned
                 _ if !recorded => shared.report(Report::LeaseLost { key, fence: finish.fence }),
                 Outcome::Retry { delay_ms, error } => {
                     let delay = Duration::from_millis(u64::try_from(delay_ms).unwrap_or(0));
