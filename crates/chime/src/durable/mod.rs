@@ -80,6 +80,7 @@ mod builder;
 mod fire;
 mod handle;
 pub mod machine;
+mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]

@@ -21,6 +21,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use super::fire::{DurableFire, Handler, Report};
 use super::handle::Shared;
 use super::machine::{ClaimRules, Decision, Outcome, Row};
+use super::pool::SyncPool;
 use super::store::{ClaimRequest, Finish};
 use crate::unwind::CatchUnwind;
 use crate::{Error, Lifecycle, Scheduler};
@@ -29,6 +30,9 @@ use crate::{Error, Lifecycle, Scheduler};
 const UNKNOWN_EVERY: Duration = Duration::from_secs(60);
 /// Rows a purge deletes per call (a few calls per round).
 const PURGE_BATCH: usize = 1000;
+/// How long ended runs wait for others to end before their ends are recorded (one transaction, one
+/// fsync on SQLite, for all of them), unless every run in flight has ended.
+const GATHER: Duration = Duration::from_millis(5);
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -36,7 +40,7 @@ fn ms(d: Duration) -> i64 {
 
 /// Starts the runner of `shared` and ties it to the scheduler's shutdown.
 pub(crate) fn spawn(sched: &Scheduler, shared: Arc<Shared>) {
-    let runner = Runner::new(shared.clone());
+    let runner = Runner::new(shared.clone(), sched.inner.runtime.clone());
     sched.inner.runtime.spawn(runner.run());
     let on_stop = shared.clone();
     let subscription = sched.lifecycle().subscribe(move |mut queue| async move {
@@ -60,6 +64,8 @@ struct Flight {
     abort: Option<AbortHandle>,
     /// How it ended, once it did, until the store has recorded it.
     outcome: Option<Outcome>,
+    /// When it ended.
+    ended_at: Option<Instant>,
     /// A sync run whose lease could not be confirmed in time: no longer renewed (so another scheduler
     /// can take the timer over after the lease); its end is still offered to the store, which refuses
     /// it if another run took the timer.
@@ -86,13 +92,19 @@ struct Runner {
     next_unknown: Instant,
     /// Grows while the store fails (or claims come back empty while something is due).
     backoff: Duration,
+    /// Where sync handlers run.
+    pool: Arc<SyncPool>,
+    /// When to look at the sync runs waiting for a worker again.
+    next_unstick: Option<Instant>,
 }
 
 impl Runner {
-    fn new(shared: Arc<Shared>) -> Runner {
+    fn new(shared: Arc<Shared>, runtime: tokio::runtime::Handle) -> Runner {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
         Runner {
+            pool: SyncPool::new(shared.config.max_running, runtime),
+            next_unstick: None,
             lease: shared.config.lease,
             shared,
             flights: HashMap::new(),
@@ -130,7 +142,7 @@ impl Runner {
         }
         let now = Instant::now();
         self.watchdog(now);
-        if now >= self.next_flush && self.flights.values().any(|f| f.outcome.is_some()) {
+        if self.flush_at().is_some_and(|at| now >= at) {
             self.flush().await;
         }
         if now >= self.next_renew && !self.flights.is_empty() {
@@ -145,24 +157,38 @@ impl Runner {
         if now >= self.next_unknown {
             self.unknown().await;
         }
+        self.next_unstick = self.pool.unstick();
         self.shared.running.store(self.flights.len(), Ordering::Relaxed);
     }
 
     fn next_wake(&self) -> Instant {
         let mut wake = self.next_purge.min(self.next_unknown);
+        if let Some(at) = self.next_unstick {
+            wake = wake.min(at);
+        }
         if self.flights.len() < self.shared.config.max_running {
             wake = wake.min(self.next_claim);
         }
         if !self.flights.is_empty() {
             wake = wake.min(self.next_renew);
         }
-        if self.flights.values().any(|f| f.outcome.is_some()) {
-            wake = wake.min(self.next_flush);
+        if let Some(at) = self.flush_at() {
+            wake = wake.min(at);
         }
         for flight in self.flights.values().filter(|f| !f.abandoned && f.outcome.is_none()) {
             wake = wake.min(flight.valid_until);
         }
         wake
+    }
+
+    /// When the ended runs' ends are to be recorded: once every run in flight has ended, else
+    /// [`GATHER`] after the first ended, so one call records many (not before a failed call's backoff).
+    fn flush_at(&self) -> Option<Instant> {
+        let ended: Vec<Instant> =
+            self.flights.values().filter_map(|f| f.ended_at.filter(|_| f.outcome.is_some())).collect();
+        let first = ended.iter().min()?;
+        let at = if ended.len() == self.flights.len() { *first } else { *first + GATHER };
+        Some(at.max(self.next_flush))
     }
 
     fn store_error(&self, what: &str) -> Error {
@@ -260,10 +286,9 @@ impl Runner {
             attempt: row.attempt,
         };
         let (tx, shared) = (self.done_tx.clone(), self.shared.clone());
-        let runtime = tokio::runtime::Handle::current();
         let abort = match handler {
             Handler::Sync(run) => {
-                runtime.spawn_blocking(move || {
+                self.pool.submit(move || {
                     let result = match catch_unwind(AssertUnwindSafe(|| run(&fire))) {
                         Ok(result) => result.map_err(|e| e.to_string()),
                         Err(payload) => Err(panicked(&shared, &fire.key, &*payload)),
@@ -275,7 +300,7 @@ impl Runner {
             Handler::Async(run) => {
                 let key = fire.key.clone();
                 let work = CatchUnwind(run(fire));
-                let task = runtime.spawn(async move {
+                let task = tokio::spawn(async move {
                     let result = match work.await {
                         Ok(result) => result.map_err(|e| e.to_string()),
                         Err(payload) => Err(panicked(&shared, &key, &*payload)),
@@ -287,7 +312,15 @@ impl Runner {
         };
         self.flights.insert(
             key,
-            Flight { fence, attempt: row.attempt, valid_until, abort, outcome: None, abandoned: false },
+            Flight {
+                fence,
+                attempt: row.attempt,
+                valid_until,
+                abort,
+                outcome: None,
+                ended_at: None,
+                abandoned: false,
+            },
         );
     }
 
@@ -295,6 +328,7 @@ impl Runner {
     fn record(&mut self, done: Done) {
         let Some(flight) = self.flights.get_mut(&done.key).filter(|f| f.fence == done.fence) else { return };
         flight.abort = None;
+        flight.ended_at = Some(Instant::now());
         flight.outcome = Some(match done.result {
             Ok(()) => Outcome::Fired,
             Err(error) => match self.shared.config.retry.delay(flight.attempt) {
@@ -436,6 +470,7 @@ impl Runner {
             if let Some(task) = flight.abort.take() {
                 task.abort();
                 flight.outcome = Some(Outcome::Released);
+                flight.ended_at = Some(Instant::now());
             }
         }
         while self.flights.values().any(|f| f.outcome.is_none()) {

@@ -10,8 +10,9 @@
 //! CREATE TABLE chime_durable (key TEXT PRIMARY KEY, handler TEXT, payload BLOB, due_ms INTEGER,
 //!     grace_ms INTEGER, state INTEGER, attempt INTEGER, fence INTEGER, owner TEXT, ready_ms INTEGER,
 //!     error TEXT);
+//! -- the live timers of each handler by when they may be claimed; the finished ones by state
 //! CREATE INDEX chime_durable_live ON chime_durable (handler, ready_ms) WHERE state IN (0, 1);
-//! CREATE INDEX chime_durable_state ON chime_durable (state, ready_ms, key);
+//! CREATE INDEX chime_durable_done ON chime_durable (state, ready_ms, key) WHERE state NOT IN (0, 1);
 //! -- one counter for the fences, and the handler names ever used (to report unknown ones)
 //! CREATE TABLE chime_durable_fence (id INTEGER PRIMARY KEY, fence INTEGER);
 //! CREATE TABLE chime_durable_handlers (handler TEXT PRIMARY KEY);
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS chime_durable (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS chime_durable_live ON chime_durable (handler, ready_ms) WHERE state IN (0, 1);
-CREATE INDEX IF NOT EXISTS chime_durable_state ON chime_durable (state, ready_ms, key);
+CREATE INDEX IF NOT EXISTS chime_durable_done ON chime_durable (state, ready_ms, key) WHERE state NOT IN (0, 1);
 CREATE TABLE IF NOT EXISTS chime_durable_fence (id INTEGER PRIMARY KEY CHECK (id = 0), fence INTEGER NOT NULL);
 INSERT OR IGNORE INTO chime_durable_fence (id, fence) VALUES (0, 0);
 CREATE TABLE IF NOT EXISTS chime_durable_handlers (handler TEXT PRIMARY KEY);
@@ -79,14 +80,24 @@ fn load(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<Row>> {
     tx.prepare_cached(&sql)?.query_row(params![key], read_row).optional()
 }
 
-/// Writes the mutable part of `row` back (key, handler, payload and due time never change).
-fn save(tx: &Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
+/// The row without its payload (renewals, ends and cancels never need it, and [`save`] does not
+/// write it), and its rowid: a payload of up to 64 KiB is not read for nothing.
+fn load_meta(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<(i64, Row)>> {
+    let sql =
+        "SELECT key, handler, x'', due_ms, grace_ms, state, attempt, fence, owner, ready_ms, error, rowid
+               FROM chime_durable WHERE key = ?1";
+    tx.prepare_cached(sql)?.query_row(params![key], |r| Ok((r.get(11)?, read_row(r)?))).optional()
+}
+
+/// Writes the mutable part of `row` back to its `rowid` (key, handler, payload and due time never
+/// change).
+fn save(tx: &Transaction<'_>, rowid: i64, row: &Row) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE chime_durable SET state = ?2, attempt = ?3, fence = ?4, owner = ?5, ready_ms = ?6, error = ?7
-         WHERE key = ?1",
+         WHERE rowid = ?1",
     )?
     .execute(params![
-        row.key,
+        rowid,
         row.state.code(),
         i64::from(row.attempt),
         row.fence as i64,
@@ -139,30 +150,32 @@ fn claim(tx: &Transaction<'_>, request: &ClaimRequest) -> rusqlite::Result<Claim
     let mut due = Vec::new();
     {
         let sql = format!(
-            "SELECT {COLUMNS} FROM chime_durable WHERE handler = ?1 AND state IN (0, 1) AND ready_ms <= ?2
+            "SELECT {COLUMNS}, rowid FROM chime_durable WHERE handler = ?1 AND state IN (0, 1) AND ready_ms <= ?2
              ORDER BY ready_ms LIMIT ?3"
         );
         let mut stmt = tx.prepare_cached(&sql)?;
         let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
         for handler in &request.handlers {
-            for row in stmt.query_map(params![handler, now, limit], read_row)? {
+            for row in
+                stmt.query_map(params![handler, now, limit], |r| Ok((r.get::<_, i64>(11)?, read_row(r)?)))?
+            {
                 due.push(row?);
             }
         }
     }
-    due.sort_by(|a, b| (a.ready_ms, &a.key).cmp(&(b.ready_ms, &b.key)));
+    due.sort_by(|(_, a), (_, b)| (a.ready_ms, &a.key).cmp(&(b.ready_ms, &b.key)));
     due.truncate(request.limit);
     let mut fence: i64 =
         tx.query_row("SELECT fence FROM chime_durable_fence WHERE id = 0", [], |r| r.get(0))?;
     let mut claimed = Vec::with_capacity(due.len());
-    for row in &due {
+    for (rowid, row) in &due {
         let Some((decision, next)) = machine::claim(row, &request.rules, now, fence as u64 + 1) else {
             continue;
         };
         if decision == Decision::Run {
             fence += 1;
         }
-        save(tx, &next)?;
+        save(tx, *rowid, &next)?;
         claimed.push(Claimed { decision, row: next });
     }
     tx.execute("UPDATE chime_durable_fence SET fence = ?1 WHERE id = 0", params![fence])?;
@@ -237,23 +250,43 @@ impl DurableStore for Sqlite {
         Box::pin(self.durable_tx(move |tx| {
             // Keys are never empty, so `(i64::MIN, "")` comes before every row.
             let (ready, key) = after.unwrap_or((i64::MIN, String::new()));
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            if !state.is_live() {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM chime_durable WHERE state = ?1 AND state NOT IN (0, 1)
+                       AND (ready_ms, key) > (?2, ?3) ORDER BY ready_ms, key LIMIT ?4"
+                );
+                let mut stmt = tx.prepare_cached(&sql)?;
+                return stmt.query_map(params![state.code(), ready, key, limit], read_row)?.collect();
+            }
+            // Live timers are indexed per handler: the first `limit` of each, merged.
+            let handlers: Vec<String> = tx
+                .prepare_cached("SELECT handler FROM chime_durable_handlers")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             let sql = format!(
-                "SELECT {COLUMNS} FROM chime_durable WHERE state = ?1 AND (ready_ms, key) > (?2, ?3)
-                 ORDER BY ready_ms, key LIMIT ?4"
+                "SELECT {COLUMNS} FROM chime_durable WHERE handler = ?1 AND state IN (0, 1) AND state = ?2
+                   AND (ready_ms, key) > (?3, ?4) ORDER BY ready_ms, key LIMIT ?5"
             );
             let mut stmt = tx.prepare_cached(&sql)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = stmt.query_map(params![state.code(), ready, key, limit], read_row)?;
-            rows.collect()
+            let mut rows = Vec::new();
+            for handler in &handlers {
+                for row in stmt.query_map(params![handler, state.code(), ready, key, limit], read_row)? {
+                    rows.push(row?);
+                }
+            }
+            rows.sort_by(|a, b| (a.ready_ms, &a.key).cmp(&(b.ready_ms, &b.key)));
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(rows)
         }))
     }
 
     fn cancel<'a>(&'a self, key: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
         let key = key.to_string();
         Box::pin(self.durable_tx(move |tx| {
-            let Some(row) = load(tx, &key)? else { return Ok(false) };
+            let Some((rowid, row)) = load_meta(tx, &key)? else { return Ok(false) };
             let Some(next) = machine::cancel(&row, now_ms) else { return Ok(false) };
-            save(tx, &next)?;
+            save(tx, rowid, &next)?;
             Ok(true)
         }))
     }
@@ -274,10 +307,11 @@ impl DurableStore for Sqlite {
         Box::pin(self.durable_tx(move |tx| {
             let mut held = Vec::with_capacity(runs.len());
             for (key, fence) in &runs {
-                let next =
-                    load(tx, key)?.and_then(|row| machine::renew(&row, &member, *fence, lease_ms, now_ms));
-                if let Some(next) = &next {
-                    save(tx, next)?;
+                let next = load_meta(tx, key)?.and_then(|(rowid, row)| {
+                    machine::renew(&row, &member, *fence, lease_ms, now_ms).map(|next| (rowid, next))
+                });
+                if let Some((rowid, next)) = &next {
+                    save(tx, *rowid, next)?;
                 }
                 held.push(next.is_some());
             }
@@ -290,12 +324,14 @@ impl DurableStore for Sqlite {
         Box::pin(self.durable_tx(move |tx| {
             let mut recorded = Vec::with_capacity(runs.len());
             for run in &runs {
-                let finished = match load(tx, &run.key)? {
-                    Some(row) => machine::finish(&row, &member, run.fence, &run.outcome, now_ms),
-                    None => Finished::Stale,
+                let (rowid, finished) = match load_meta(tx, &run.key)? {
+                    Some((rowid, row)) => {
+                        (rowid, machine::finish(&row, &member, run.fence, &run.outcome, now_ms))
+                    }
+                    None => (0, Finished::Stale),
                 };
                 if let Finished::Done(next) = &finished {
-                    save(tx, next)?;
+                    save(tx, rowid, next)?;
                 }
                 recorded.push(finished != Finished::Stale);
             }
