@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fire::{BoxError, DurableFire, Handler, Report};
-use super::handle::{DurableTimers, Shared};
+use super::handle::DurableTimers;
 use super::retry::RetryPolicy;
+use super::shared::Shared;
 use super::store::DurableStore;
 use super::timer::MAX_HANDLER_BYTES;
 use crate::{Error, Scheduler};

@@ -87,6 +87,7 @@ mod postgres;
 mod redis;
 mod retry;
 mod runner;
+mod shared;
 mod sqlite;
 mod store;
 mod timer;
