@@ -101,24 +101,36 @@ impl Runner {
             attempt: row.attempt,
         };
         let (tx, shared) = (self.done_tx.clone(), self.shared.clone());
+        // A run starts only while its lease is trusted: one that could not start in time (its
+        // process was stopped, its worker slow to come) is handed back unstarted.
         let abort = match handler {
             Handler::Sync(run) => {
                 self.pool.submit(move || {
-                    let result = match catch_unwind(AssertUnwindSafe(|| run(&fire))) {
-                        Ok(result) => result.map_err(|e| e.to_string()),
-                        Err(payload) => Err(panicked(&shared, &fire.key, &*payload)),
-                    };
+                    let result = (Instant::now() < valid_until).then(|| {
+                        match catch_unwind(AssertUnwindSafe(|| run(&fire))) {
+                            Ok(result) => result.map_err(|e| e.to_string()),
+                            Err(payload) => Err(panicked(&shared, &fire.key, &*payload)),
+                        }
+                    });
                     let _ = tx.send(Done { key: fire.key, fence: fire.fence, result });
                 });
                 None
             }
             Handler::Async(run) => {
-                let key = fire.key.clone();
-                let work = CatchUnwind(run(fire));
                 let task = tokio::spawn(async move {
-                    let result = match work.await {
-                        Ok(result) => result.map_err(|e| e.to_string()),
-                        Err(payload) => Err(panicked(&shared, &key, &*payload)),
+                    let key = fire.key.clone();
+                    let result = if Instant::now() < valid_until {
+                        // The handler's closure may panic before its future does.
+                        let outcome = match catch_unwind(AssertUnwindSafe(|| run(fire))) {
+                            Ok(work) => CatchUnwind(work).await,
+                            Err(payload) => Err(payload),
+                        };
+                        Some(match outcome {
+                            Ok(result) => result.map_err(|e| e.to_string()),
+                            Err(payload) => Err(panicked(&shared, &key, &*payload)),
+                        })
+                    } else {
+                        None
                     };
                     let _ = tx.send(Done { key, fence, result });
                 });
@@ -145,8 +157,9 @@ impl Runner {
         flight.abort = None;
         flight.ended_at = Some(Instant::now());
         flight.outcome = Some(match done.result {
-            Ok(()) => Outcome::Fired,
-            Err(error) => match self.shared.config.retry.delay(flight.attempt) {
+            None => Outcome::Released,
+            Some(Ok(())) => Outcome::Fired,
+            Some(Err(error)) => match self.shared.config.retry.delay(flight.attempt) {
                 Some(delay) => Outcome::Retry { delay_ms: ms(delay), error },
                 None => Outcome::Failed { error },
             },

@@ -75,7 +75,8 @@ struct Flight {
 struct Done {
     key: String,
     fence: u64,
-    result: Result<(), String>,
+    /// What the handler returned; `None` when it was not started (its lease was no longer trusted).
+    result: Option<Result<(), String>>,
 }
 
 struct Runner {
