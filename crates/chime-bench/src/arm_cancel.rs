@@ -4,10 +4,16 @@
 //! Each side first fills its own pending set the same way (deadlines spread over four minutes,
 //! [`spread`]), then the sides take turns in timed rounds; the median round is reported.
 //!
-//! - chime: `sched.after(d, noop)` then `sched.cancel(id)` (a zero-sized closure: no allocation).
+//! - chime: `sched.after(d, noop)` then `sched.cancel(id)` (a zero-sized closure: no allocation);
+//!   and the builder path Copas and resty.timer users take: `sched.timer(d).on_expire(noop).arm()`,
+//!   then dropping the handle (which cancels).
 //! - tokio: `tokio::time::sleep(d)` pinned on the stack, polled once with a no-op waker (which
 //!   registers it with the time driver), dropped (which deregisters it).
 //! - `tokio_util::time::DelayQueue`: `insert` then `remove`.
+//! - the clock on its own: one read of the monotonic clock (`Instant::now()`, the vDSO's
+//!   `clock_gettime`, what tokio reads) and one read of the CPU's counter (what chime reads when it
+//!   arms, through `quanta`). chime's pair minus the counter read is its *engine cost*: how far it is
+//!   from the limit the clock sets.
 
 use std::hint::black_box;
 use std::pin::{Pin, pin};
@@ -45,27 +51,57 @@ fn take_turns<const N: usize>(
 pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
     let rt = current_thread();
     for &pending in sizes.pending_levels() {
-        let [chime, tokio, delay_queue] = block_on_unbudgeted(&rt, arm_cancel_at(pending, sizes));
+        let [chime, builder, tokio, delay_queue, mono, counter] =
+            block_on_unbudgeted(&rt, arm_cancel_at(pending, sizes));
         let name = format!("arm+cancel {} pending", size_label(pending));
         report.push(
             Figure::new(1, name.clone(), Unit::Nanos, Better::Lower, chime)
                 .vs("tokio sleep", tokio)
-                .goal_ratio(5.0),
+                .goal_ratio(3.0),
+        );
+        report.push(
+            Figure::new(
+                1,
+                format!("builder arm + drop {} pending", size_label(pending)),
+                Unit::Nanos,
+                Better::Lower,
+                builder,
+            )
+            .vs("tokio sleep", tokio)
+            .goal_ratio(3.0),
         );
         report.push(
             Figure::new(1, format!("{name}, vs DelayQueue"), Unit::Nanos, Better::Lower, chime)
                 .vs("DelayQueue", delay_queue),
         );
+        report.push(Figure::new(
+            1,
+            format!("engine cost (pair minus a counter read), {}", size_label(pending)),
+            Unit::Nanos,
+            Better::Lower,
+            chime - counter,
+        ));
+        if pending == sizes.pending_levels()[0] {
+            report.push(Figure::new(
+                1,
+                "one monotonic clock read (Instant::now)",
+                Unit::Nanos,
+                Better::Lower,
+                mono,
+            ));
+            report.push(Figure::new(1, "one CPU counter read (quanta)", Unit::Nanos, Better::Lower, counter));
+        }
     }
     report.note(format!(
         "[1] ns per pair: median of {} rounds of {} pairs per side, sides taking turns; tokio's Sleep is \
-         pinned on the stack and polled once with a no-op waker, then dropped",
+         pinned on the stack and polled once with a no-op waker, then dropped; the builder pair arms \
+         a one-shot through sched.timer(d).on_expire(..).arm() and drops the handle",
         sizes.rounds(),
         sizes.pairs()
     ));
 }
 
-async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 3] {
+async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 6] {
     let sched = Scheduler::start();
     for i in 0..pending {
         sched.after(spread(i), noop).expect("the scheduler is running");
@@ -90,12 +126,33 @@ async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 3] {
         let mut sleep = pin!(tokio::time::sleep(spread(i)));
         let _ = black_box(poll_once(sleep.as_mut()));
     };
+    let mut builder_side = |i: usize| {
+        let timer = sched.timer(spread(i)).on_expire(noop).arm().expect("the scheduler is running");
+        drop(black_box(timer));
+    };
     let mut queue_side = |i: usize| {
         let key = queue.insert(i, spread(i));
         black_box(queue.remove(&key));
     };
-    let result =
-        take_turns(sizes.rounds(), sizes.pairs(), &mut [&mut chime_side, &mut tokio_side, &mut queue_side]);
+    let mut mono_side = |_: usize| {
+        black_box(std::time::Instant::now());
+    };
+    let counter = quanta::Clock::new();
+    let mut counter_side = |_: usize| {
+        black_box(counter.delta_as_nanos(0, counter.raw()));
+    };
+    let result = take_turns(
+        sizes.rounds(),
+        sizes.pairs(),
+        &mut [
+            &mut chime_side,
+            &mut builder_side,
+            &mut tokio_side,
+            &mut queue_side,
+            &mut mono_side,
+            &mut counter_side,
+        ],
+    );
     assert_eq!(sched.pending(), pending, "arm+cancel left the pending set as it was");
     sched.shutdown().await;
     tokio_pending.clear();

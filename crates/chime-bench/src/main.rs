@@ -1,5 +1,5 @@
 //! chime-bench: chime against tokio in one process and one run, printed as ratios against the goals
-//! of SPEC section 4.
+//! listed in this crate's README.
 //!
 //! ```text
 //! cargo run --release -p chime-bench -- compare [--json] [--quick] [--plot FILE.svg] [--only 1,3]
@@ -41,7 +41,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Runs every workload and prints chime, its peer, the ratio and the SPEC goal of each figure.
+    /// Runs every workload and prints chime, its peer, the ratio and the goal of each figure.
     Compare(CompareArgs),
     /// Internal: arms timers in a fresh process and prints its resident memory (workload 4).
     #[command(hide = true)]

@@ -141,6 +141,32 @@ impl ChildReport {
     }
 }
 
+/// What a child's arming left to keep alive until it exits (timers, handles, sleeps).
+pub(crate) type Keep = Box<dyn std::any::Any>;
+
+/// The body of a measuring child process: a current-thread runtime with tokio's budget off and a
+/// chime scheduler, both warmed up; resident memory read before and after `arm`, which arms `n`
+/// timers and returns the slowest 1024-arm chunk it saw (0 where not measured) and what must stay
+/// alive. Prints the [`ChildReport`] and exits without tearing anything down.
+pub(crate) fn child_process(n: usize, arm: impl AsyncFnOnce(&chime::Scheduler) -> (u64, Keep)) -> ! {
+    let rt = current_thread();
+    let report = block_on_unbudgeted(&rt, async {
+        let sched = chime::Scheduler::start();
+        // Warm up the runtime, the driver and the allocator on both kinds of timer.
+        sched.after(Duration::from_secs(3600), |_| {}).expect("running");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let rss_before = rss_bytes();
+        let start = Instant::now();
+        let (worst_chunk_ns, keep) = arm(&sched).await;
+        let arm_ns = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let report = ChildReport { n, rss_before, rss_after: rss_bytes(), arm_ns, worst_chunk_ns };
+        std::mem::forget((keep, sched));
+        report
+    });
+    report.emit_and_exit()
+}
+
 /// Runs this binary again with `args` and parses the [`ChildReport`] it prints, so every side's
 /// memory is measured in a fresh process that no other side's allocations have touched.
 pub(crate) fn run_child(args: &[&str]) -> Result<ChildReport, String> {

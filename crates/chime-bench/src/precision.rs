@@ -1,5 +1,5 @@
 //! Workload 5: precision. Timers spread over 2 s, with enough others pending far out to make a
-//! million in all (SPEC: "with 1M pending"); each run records when it actually ran minus when it
+//! million in all (the goal says "with 1M pending"); each run records when it actually ran minus when it
 //! was due.
 //!
 //! - chime: `sched.after` callbacks; lateness = `std::time::Instant::now()` in the callback minus

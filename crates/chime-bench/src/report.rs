@@ -1,4 +1,4 @@
-//! Results: figures (chime, a peer, the ratio and the SPEC goal), the scale curve, and how they print
+//! Results: figures (chime, a peer, the ratio and the goal), the scale curve, and how they print
 //! as a table or as JSON.
 
 use serde::Serialize;
@@ -27,10 +27,10 @@ pub(crate) enum Better {
     Higher,
 }
 
-/// A SPEC section 4 goal and whether this run met it.
+/// A goal (see the goals table in this crate's README) and whether this run met it.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Goal {
-    /// The goal as SPEC states it, e.g. `>= 5x`.
+    /// The goal as the table states it, e.g. `>= 5x`.
     pub(crate) text: String,
     /// Whether the figure meets it.
     pub(crate) met: bool,
@@ -55,7 +55,7 @@ pub(crate) struct Figure {
     pub(crate) peer: Option<f64>,
     /// How many times better chime is than the peer (above 1: chime wins).
     pub(crate) ratio: Option<f64>,
-    /// The SPEC goal, where there is one.
+    /// The goal, where there is one.
     pub(crate) goal: Option<Goal>,
 }
 
@@ -94,13 +94,13 @@ impl Figure {
         self
     }
 
-    /// Goal: chime's figure at least `min` (`text` says it as SPEC does).
+    /// Goal: chime's figure at least `min` (`text` says it as the goals table does).
     pub(crate) fn goal_min(mut self, min: f64, text: impl Into<String>) -> Self {
         self.goal = Some(Goal { text: text.into(), met: self.chime >= min });
         self
     }
 
-    /// Goal: chime's figure at most `max` (`text` says it as SPEC does).
+    /// Goal: chime's figure at most `max` (`text` says it as the goals table does).
     pub(crate) fn goal_max(mut self, max: f64, text: impl Into<String>) -> Self {
         self.goal = Some(Goal { text: text.into(), met: self.chime <= max });
         self
@@ -206,105 +206,123 @@ impl Report {
         self.notes.push(note);
     }
 
-    /// The report as a text table.
+    /// The report as text: the machine, the figures, the scale curve, the goals and the notes.
     pub(crate) fn table(&self) -> String {
+        [self.heading(), self.figures_table(), self.curve_table(), self.goals_summary(), self.notes_list()]
+            .concat()
+    }
+
+    fn heading(&self) -> String {
         let m = &self.machine;
-        let mut out = format!(
+        format!(
             "chime vs tokio, one process, one run{} on {} ({} CPUs, Linux {}), {:.0} s\n",
             if self.quick { " (--quick sizes)" } else { "" },
             m.cpu,
             m.cpus,
             m.kernel,
             self.elapsed_s
-        );
-        let head = ["figure", "chime", "peer", "peer value", "ratio", "goal"];
-        let mut rows: Vec<[String; 6]> = Vec::new();
+        )
+    }
+
+    /// One row per figure under a title row per workload.
+    fn figures_table(&self) -> String {
+        let mut rows: Vec<Row> = Vec::new();
         let mut workload = 0;
         for f in &self.figures {
             if f.workload != workload {
                 workload = f.workload;
-                rows.push([
-                    format!("[{}] {}", workload, workload_title(workload)),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
+                rows.push(Row::Title(format!("[{}] {}", workload, workload_title(workload))));
             }
-            rows.push([
+            rows.push(Row::Cells(vec![
                 format!("  {}", f.name),
                 fmt_value(f.unit, f.chime),
                 f.peer_name.clone().unwrap_or_default(),
                 f.peer.map(|p| fmt_value(f.unit, p)).unwrap_or_default(),
                 f.ratio.map(fmt_ratio).unwrap_or_default(),
-                f.goal
-                    .as_ref()
-                    .map(|g| format!("{}: {}", g.text, met_word(g.met)))
-                    .unwrap_or_else(|| "-".into()),
-            ]);
+                f.goal.as_ref().map_or_else(|| "-".into(), |g| format!("{}: {}", g.text, met_word(g.met))),
+            ]));
         }
-        let mut widths = head.map(str::len);
-        for row in &rows {
-            if row[1].is_empty() && row[2].is_empty() {
-                continue; // section titles may overhang
-            }
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
+        // Text columns (name, peer, goal) align left, numbers right.
+        render(
+            &["figure", "chime", "peer", "peer value", "ratio", "goal"],
+            &[true, false, true, false, false, true],
+            &rows,
+        )
+    }
+
+    fn curve_table(&self) -> String {
+        if self.curve.is_empty() {
+            return String::new();
         }
-        let fmt_row = |cells: &[String]| {
-            let mut line = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let pad = w.saturating_sub(cell.chars().count());
-                if i == 0 || i == 2 || i == 5 {
-                    line += &format!("{cell}{}  ", " ".repeat(pad));
-                } else {
-                    line += &format!("{}{cell}  ", " ".repeat(pad));
-                }
-            }
-            line.trim_end().to_string() + "\n"
-        };
-        out += &fmt_row(&head.map(String::from));
-        out += &fmt_row(&widths.map(|w| "-".repeat(w)));
-        for row in &rows {
-            if row[1].is_empty() && row[2].is_empty() {
-                out += &format!("{}\n", row[0]);
-            } else {
-                out += &fmt_row(row);
-            }
-        }
-        if !self.curve.is_empty() {
-            out += "\nscale curve (chime, one child process per size)\n";
-            out += &format!(
-                "{:>10}  {:>12}  {:>12}  {:>14}  {:>22}\n",
-                "pending", "arm ns", "RSS added", "bytes/timer", "slowest 1024 arms"
-            );
-            for p in &self.curve {
-                out += &format!(
-                    "{:>10}  {:>12.1}  {:>12}  {:>14.1}  {:>22}\n",
+        let rows: Vec<Row> = self
+            .curve
+            .iter()
+            .map(|p| {
+                Row::Cells(vec![
                     crate::measure::size_label(p.pending),
-                    p.arm_ns,
+                    format!("{:.1}", p.arm_ns),
                     fmt_value(Unit::Bytes, p.rss_bytes as f64),
-                    p.bytes_per_timer,
-                    fmt_value(Unit::Nanos, p.worst_chunk_ns as f64)
-                );
-            }
-        }
+                    format!("{:.1}", p.bytes_per_timer),
+                    fmt_value(Unit::Nanos, p.worst_chunk_ns as f64),
+                ])
+            })
+            .collect();
+        let head = ["pending", "arm ns", "RSS added", "bytes/timer", "slowest 1024 arms"];
+        "\nscale curve (chime, one child process per size)\n".to_string() + &render(&head, &[false; 5], &rows)
+    }
+
+    fn goals_summary(&self) -> String {
         let goals: Vec<_> = self.figures.iter().filter_map(|f| f.goal.as_ref().map(|g| (f, g))).collect();
         let met = goals.iter().filter(|(_, g)| g.met).count();
-        out += &format!("\nSPEC section 4 goals: {met} of {} met\n", goals.len());
+        let mut out = format!("\ngoals: {met} of {} met\n", goals.len());
         for (f, _) in goals.iter().filter(|(_, g)| !g.met) {
             out += &format!("  NOT MET: {}\n", f.line());
         }
-        if !self.notes.is_empty() {
-            out += "\nnotes:\n";
-            for note in &self.notes {
-                out += &format!("  - {note}\n");
-            }
-        }
         out
     }
+
+    fn notes_list(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        "\nnotes:\n".to_string() + &self.notes.iter().map(|n| format!("  - {n}\n")).collect::<String>()
+    }
+}
+
+/// A row of a text table: cells, or a title printed across the columns.
+enum Row {
+    Cells(Vec<String>),
+    Title(String),
+}
+
+/// Lays `rows` out under `head`, each column as wide as its widest cell; `left[i]` aligns column `i`
+/// to the left (text), otherwise to the right (numbers). Titles may overhang.
+fn render(head: &[&str], left: &[bool], rows: &[Row]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        if let Row::Cells(cells) = row {
+            for (w, cell) in widths.iter_mut().zip(cells) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut line = String::new();
+        for ((cell, w), left) in cells.iter().zip(&widths).zip(left) {
+            let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
+            line += &if *left { format!("{cell}{pad}  ") } else { format!("{pad}{cell}  ") };
+        }
+        line.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&head.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    out += &line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    for row in rows {
+        out += &match row {
+            Row::Cells(cells) => line(cells),
+            Row::Title(title) => format!("{title}\n"),
+        };
+    }
+    out
 }
 
 /// The heading of workload `n`.
@@ -367,6 +385,6 @@ mod tests {
         r.figures.push(Figure::new(1, "a", Unit::Nanos, Better::Lower, 1.0).vs("tokio", 2.0).goal_ratio(5.0));
         r.figures.push(Figure::new(4, "b", Unit::Bytes, Better::Lower, 50.0));
         let t = r.table();
-        assert!(t.contains("NOT met") && t.contains("[4]") && t.contains("0 of 1 met"), "{t}");
+        assert!(t.contains("NOT met") && t.contains("[4]") && t.contains("goals: 0 of 1 met"), "{t}");
     }
 }

@@ -1,28 +1,18 @@
 //! Workload 6: scale. Arm cost and resident memory at 1k, 100k, 1M and 10M pending chime timers,
 //! one fresh child process per size (`scale-child N`), printed as a curve (and drawn by `--plot`).
 
-use std::time::{Duration, Instant};
-
-use chime::Scheduler;
+use std::time::Instant;
 
 use crate::Sizes;
-use crate::measure::{
-    ChildReport, block_on_unbudgeted, current_thread, rss_bytes, run_child, size_label, spread,
-};
+use crate::measure::{Keep, child_process, run_child, size_label, spread};
 use crate::report::{Better, Figure, Report, ScalePoint, Unit};
 
-/// SPEC: 10M pending timers in at most 1 GiB resident.
+/// The goal: 10M pending timers in at most 1 GiB resident.
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// The child side: arms `n` chime timers, prints a [`ChildReport`] and exits.
+/// The child side: arms `n` chime timers, prints a [`ChildReport`](crate::measure::ChildReport) and exits.
 pub(crate) fn child(n: usize) -> ! {
-    let rt = current_thread();
-    let report = block_on_unbudgeted(&rt, async {
-        let sched = Scheduler::start();
-        sched.after(Duration::from_secs(3600), |_| {}).expect("running");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let rss_before = rss_bytes();
-        let start = Instant::now();
+    child_process(n, async |sched| -> (u64, Keep) {
         let mut worst_chunk_ns = 0;
         for first in (0..n).step_by(1024) {
             let chunk_start = Instant::now();
@@ -31,12 +21,8 @@ pub(crate) fn child(n: usize) -> ! {
             }
             worst_chunk_ns = worst_chunk_ns.max(chunk_start.elapsed().as_nanos() as u64);
         }
-        let arm_ns = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
-        let report = ChildReport { n, rss_before, rss_after: rss_bytes(), arm_ns, worst_chunk_ns };
-        std::mem::forget(sched);
-        report
-    });
-    report.emit_and_exit()
+        (worst_chunk_ns, Box::new(()) as Keep)
+    })
 }
 
 /// Workload 6.

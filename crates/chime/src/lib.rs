@@ -52,30 +52,57 @@
 //! - [`Scheduler::shutdown`] runs every pending timer's cancel callback with
 //!   [`CancelReason::Shutdown`].
 
+// Examples are code users copy: they must compile without a warning.
+#![doc(test(attr(deny(warnings))))]
+
+// The layers, lowest first; a module uses only modules of its own layer or below (the test
+// `tests/layers.rs` checks it):
+//   0. wheel                       the timing wheel, a plain data structure
+//   1. clock, error, id, sync,     time bases, errors, timer ids, the protocol's primitives (std's
+//      unwind                      or loom's), panic reports
+//   2. record                      what the wheel stores for a timer; what a callback sees
+//   3. driver                      the wheels on tokio: shards, the firing pass, the loop
+//   4. scheduler, sleep, ticker    the handle users hold; futures and tickers on the wheel
+//   5. worker, watch, cluster      facilities on top of the scheduler
+//   6. events, timer               event buses (handlers are workers); the timer builder (which
+//                                  hands cluster timers to `cluster`)
+//   7. durable                     timers kept in a cluster coordinator's store
+pub mod wheel;
+
 mod clock;
-pub mod cluster;
-mod driver;
-pub mod durable;
 mod error;
-mod events;
-mod registry;
+mod id;
+mod sync;
+mod unwind;
+
+mod record;
+
+mod driver;
+
 mod scheduler;
 mod sleep;
 mod ticker;
-mod timer;
-mod unwind;
+
+pub mod cluster;
 #[cfg(unix)]
 mod watch;
-pub mod wheel;
 mod worker;
 
-pub use clock::{Clock, WallClock};
-pub use error::{Elapsed, Error, InvalidOption};
-pub use events::{Dispatch, Events, Lifecycle, NamedEvent, NamedEvents, Subscription};
-pub use scheduler::{Scheduler, SchedulerBuilder, ShutdownReport};
+mod events;
+mod timer;
+
+pub mod durable;
+
+pub use clock::{Clock, TimeSource, WallClock};
+pub use error::{Cause, Elapsed, Error, InvalidOption};
+pub use events::{Dispatch, Events, NamedEvent, NamedEvents, Subscription};
+pub use id::{TimerId, WatchId};
+pub use record::{CancelReason, Fire, Missed};
+pub use scheduler::{Lifecycle, Scheduler, SchedulerBuilder, ShutdownReport};
 pub use sleep::{Sleep, Timeout};
 pub use ticker::{Ticker, TickerTimes};
-pub use timer::{CancelReason, Fire, Missed, PanicReport, Timer, TimerBuilder, TimerId};
+pub use timer::{Timer, TimerBuilder};
+pub use unwind::PanicReport;
 #[cfg(unix)]
-pub use watch::{Interest, Readiness, WatchId};
-pub use worker::{Group, ItemState, PushError, Queue, Ticket, Worker, WorkerBuilder, WorkerExit};
+pub use watch::{Interest, Readiness};
+pub use worker::{Group, ItemState, PushError, Queue, SendError, Ticket, Worker, WorkerBuilder, WorkerExit};

@@ -4,36 +4,42 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::driver::{Inner, SleepKey};
-use crate::{Elapsed, Scheduler};
+use crate::driver::{Driver, SleepKey};
+use crate::error::Elapsed;
+use crate::scheduler::Scheduler;
 
 impl Scheduler {
-    /// TINN's `wait`: a future that completes `duration` from now, on chime's wheel.
+    /// A future that completes `duration` from now, on chime's wheel (tokio's clock).
     ///
     /// After [`shutdown`](Self::shutdown) a sleep completes at once, so tasks waiting on chime's clock
     /// can finish.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sched = chime::Scheduler::start();
     /// let start = tokio::time::Instant::now();
-    /// sched.sleep(std::time::Duration::from_millis(5)).await;
-    /// assert_eq!(start.elapsed(), std::time::Duration::from_millis(5));
+    /// sched.sleep(std::time::Duration::from_millis(500)).await;
+    /// assert_eq!(start.elapsed(), std::time::Duration::from_millis(500));
     /// # }
     /// ```
+    ///
+    /// TINN's `wait(500)`, which suspends the current fiber for that many milliseconds.
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = self.inner.time.now();
+        let now = self.driver().time.arm_now();
         let deadline = crate::clock::nanos(duration).map_or(u64::MAX, |d| now.saturating_add(d));
-        Sleep::new(self.inner.clone(), deadline, now)
+        Sleep::new(self.driver().clone(), deadline, duration.is_zero())
     }
 
     /// A future that completes at `deadline` (on tokio's clock).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -43,39 +49,64 @@ impl Scheduler {
     /// assert_eq!(tokio::time::Instant::now(), at);
     /// # }
     /// ```
+    ///
+    /// TINN's `yieldUntilTime(atime)`.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.inner.clone(), self.inner.time.to_nanos(deadline), self.inner.time.now())
+        let time = self.driver().time;
+        let deadline = time.to_nanos(deadline);
+        Sleep::new(self.driver().clone(), deadline, deadline <= time.now())
     }
 
     /// Bounds `future` by `duration`: its output, or [`Elapsed`] if the time passes first.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
     /// let sched = chime::Scheduler::start();
-    /// let quick = sched.timeout(std::time::Duration::from_millis(5), async { 1u8 }).await;
-    /// assert_eq!(quick, Ok(1));
+    /// assert_eq!(sched.timeout(ms(5), async { 1u8 }).await, Ok(1));
+    /// let slow = sched.sleep(ms(10));
+    /// assert!(sched.timeout(ms(5), slow).await.is_err());
     /// # }
     /// ```
+    ///
+    /// TINN bounds an I/O operation with a timer that cancels it
+    /// (`Timer {Delay = 1000, TimerFunc = cancel(op)}`); here the operation is any future.
     pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
         Timeout::new(self.sleep(duration), future)
     }
 
-    /// Copas' `waitforcondition`: checks `condition` now and then every `interval` until it holds
-    /// (`Ok`) or `timeout` passes (`Err(Elapsed)`).
+    /// Checks `condition` now and then every `interval` until it holds (`Ok`) or `timeout` passes
+    /// (`Err(Elapsed)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Elapsed`] when `timeout` passes before `condition` holds, or once the scheduler has shut
+    /// down (the condition is checked once more, not waited for).
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
-    /// use std::time::Duration;
     /// let sched = chime::Scheduler::start();
     /// let ready = Arc::new(AtomicBool::new(false));
     /// let flag = ready.clone();
-    /// sched.after(Duration::from_millis(30), move |_| flag.store(true, Ordering::SeqCst)).unwrap();
-    /// let ok = sched.wait_for(Duration::from_millis(10), Duration::from_secs(1), || ready.load(Ordering::SeqCst)).await;
-    /// assert_eq!(ok, Ok(()));
-    /// # }
+    /// sched.after(ms(30), move |_| flag.store(true, Ordering::SeqCst))?;
+    /// let start = tokio::time::Instant::now();
+    /// let ok = sched.wait_for(ms(10), ms(1000), || ready.load(Ordering::SeqCst)).await;
+    /// assert_eq!((ok, start.elapsed()), (Ok(()), ms(30)));
+    /// let never = sched.wait_for(ms(10), ms(100), || false).await;
+    /// assert!(never.is_err());
+    /// # Ok(()) }
     /// ```
+    ///
+    /// Copas' `copas.waitforcondition(interval, timeout, condition)`.
     pub async fn wait_for(
         &self,
         interval: Duration,
@@ -105,6 +136,8 @@ impl Scheduler {
 /// [`Scheduler::sleep_until`](crate::Scheduler::sleep_until). It registers with the wheel when first polled and unregisters when
 /// dropped.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sched = chime::Scheduler::start();
@@ -115,9 +148,9 @@ impl Scheduler {
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
-    /// The scheduler's shared state, not a counted handle: a sleep keeps the driver from exiting
-    /// through the reference count (see the driver's exit check), which costs one atomic less.
-    inner: Arc<Inner>,
+    /// The driver, not a counted scheduler handle: a sleep first polled after every handle is gone
+    /// starts a parked driver again (the driver's rule 8).
+    driver: Arc<Driver>,
     /// Wheel nanoseconds; `u64::MAX` for "never".
     deadline: u64,
     state: State,
@@ -140,13 +173,15 @@ struct State {
 }
 
 impl Sleep {
-    /// A sleep until `deadline` (wheel nanoseconds), made at `now`: the clock is read once, by the
-    /// caller.
-    pub(crate) fn new(inner: Arc<Inner>, deadline: u64, now: u64) -> Self {
-        Sleep { inner, deadline, state: State { armed: None, done: deadline <= now } }
+    /// A sleep until `deadline` (wheel nanoseconds); `done` when it is due already (the caller
+    /// read the clock once, or knows without reading it).
+    pub(crate) fn new(driver: Arc<Driver>, deadline: u64, done: bool) -> Self {
+        Sleep { driver, deadline, state: State { armed: None, done } }
     }
 
     /// When the sleep completes; `None` if further than tokio's `Instant` can count.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -156,10 +191,12 @@ impl Sleep {
     /// # }
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        (self.deadline != u64::MAX).then(|| self.inner.time.to_instant(self.deadline))
+        (self.deadline != u64::MAX).then(|| self.driver.time.to_instant(self.deadline))
     }
 
     /// Whether the deadline has passed (or the sleep completed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -169,28 +206,35 @@ impl Sleep {
     /// # }
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.state.done || self.deadline <= self.inner.time.now()
+        self.state.done || self.deadline <= self.driver.time.now()
     }
 
     /// Moves the deadline; the sleep is pending again until then.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
     /// let sched = chime::Scheduler::start();
-    /// let mut sleep = sched.sleep(std::time::Duration::from_secs(3));
-    /// sleep.reset(tokio::time::Instant::now() + std::time::Duration::from_secs(1));
+    /// let start = tokio::time::Instant::now();
+    /// let mut sleep = sched.sleep(ms(3000));
+    /// sleep.reset(start + ms(1000));
     /// (&mut sleep).await;
+    /// assert_eq!(start.elapsed(), ms(1000));
+    /// assert!(sleep.is_elapsed());
     /// # }
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
         self.unarm();
-        self.deadline = self.inner.time.to_nanos(deadline);
-        self.state = State { armed: None, done: self.deadline <= self.inner.time.now() };
+        self.deadline = self.driver.time.to_nanos(deadline);
+        self.state = State { armed: None, done: self.deadline <= self.driver.time.now() };
     }
 
     fn unarm(&mut self) {
         if let Some(key) = self.state.armed.take() {
-            self.inner.cancel_sleep(key);
+            self.driver.cancel_sleep(key);
         }
     }
 }
@@ -200,14 +244,14 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let inner = &this.inner;
+        let driver = &this.driver;
         if this.state.done {
             return Poll::Ready(());
         }
         let ready = match this.state.armed {
-            Some(key) => inner.poll_sleep(key, cx.waker()),
+            Some(key) => driver.poll_sleep(key, cx.waker()),
             // Not due when made; if it is by now, the driver wakes it at once.
-            None => match inner.insert_sleep(this.deadline, cx.waker().clone()) {
+            None => match driver.insert_sleep(this.deadline, cx.waker().clone()) {
                 Ok(key) => {
                     this.state.armed = Some(key);
                     false
@@ -227,15 +271,13 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.unarm();
-        // With no handle left, this sleep may have been what kept an idle driver from exiting.
-        if self.inner.handles.load(Ordering::Relaxed) == 0 {
-            self.inner.wake_driver();
-        }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A future bounded by a deadline; made by [`Scheduler::timeout`](crate::Scheduler::timeout).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -259,6 +301,8 @@ impl<F> Timeout<F> {
     }
 
     /// The wrapped future.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

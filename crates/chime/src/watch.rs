@@ -1,27 +1,37 @@
 //! fd watches: Knot Resolver's `event.socket`. A callback runs each time a file descriptor is ready.
 
-use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::timer::PanicReport;
-use crate::{Error, Scheduler};
+use crate::error::Error;
+use crate::id::WatchId;
+use crate::scheduler::Scheduler;
+use crate::unwind::PanicReport;
 
 pub use tokio::io::Interest;
 
-/// The id of an fd watch; ids are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WatchId(u64);
-
-impl fmt::Display for WatchId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "watch {}", self.0)
-    }
-}
-
 /// What a watched descriptor is ready for.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use std::io::Write;
+/// let sched = chime::Scheduler::start();
+/// let (reader, mut writer) = std::io::pipe().unwrap();
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let id = sched.watch(&reader, chime::Interest::READABLE, move |_, ready: chime::Readiness| {
+///     let _ = tx.send(ready);
+/// })?;
+/// writer.write_all(b"x").unwrap();
+/// let ready = rx.recv().await.unwrap();
+/// assert!(ready.readable && !ready.error);
+/// sched.unwatch(id)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Readiness {
@@ -36,16 +46,19 @@ pub struct Readiness {
 }
 
 impl Scheduler {
-    /// Knot's `event.socket(fd, cb)`: calls `callback` with the watch's id and the readiness each
-    /// time `fd` is ready for `interest`. Level-triggered, like Knot's: while the descriptor stays
-    /// ready (the callback did not consume what made it ready), the callback is called again, after a
-    /// yield. The watch holds its own duplicate of the descriptor, so it stays valid whatever the
-    /// caller does with theirs. A panicking callback stops its watch (and is reported), nothing else.
+    /// Calls `callback` with the watch's id and the readiness each time `fd` is ready for
+    /// `interest`. Level-triggered: while the descriptor stays ready (the callback did not consume what
+    /// made it ready), the callback is called again, after a yield. The watch holds its own duplicate
+    /// of the descriptor, so it stays valid whatever the caller does with theirs. A panicking callback
+    /// stops its watch (and is reported), nothing else.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the descriptor cannot be duplicated or registered with tokio's reactor (a
-    /// regular file, for instance); [`Error::Shutdown`] after shutdown.
+    /// regular file, for instance, or a runtime built without I/O); [`Error::Shutdown`] after
+    /// shutdown.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -62,6 +75,9 @@ impl Scheduler {
     /// sched.unwatch(id)?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Knot's `event.socket(fd, function(e, status, nevents) ... end)`, which likewise calls back with
+    /// the event id first.
     pub fn watch(
         &self,
         fd: impl AsFd,
@@ -72,16 +88,19 @@ impl Scheduler {
             return Err(Error::Shutdown);
         }
         let owned: OwnedFd = fd.as_fd().try_clone_to_owned().map_err(|e| Error::io("dup", e))?;
-        let _runtime = self.inner.runtime.enter();
+        let driver = self.driver();
+        let _runtime = driver.runtime.enter();
         // `AsyncFd::with_interest` is deprecated because a generic `T` might report another
         // descriptor over time; this `OwnedFd` is ours alone and reports the one it owns until dropped.
         #[allow(deprecated)]
-        let fd = AsyncFd::with_interest(owned, interest)
-            .map_err(|e| Error::io("registering the descriptor", e))?;
-        let inner = self.inner.clone();
-        let id = self.inner.registry.add_watch(|id| {
+        let fd = crate::unwind::register("registering the descriptor", || {
+            AsyncFd::with_interest(owned, interest)
+        })?;
+        let hooks = driver.hooks.clone();
+        let shared = Arc::downgrade(&self.shared);
+        let id = self.shared.registry.add_task(|id| {
             let watch = WatchId(id);
-            self.inner
+            driver
                 .runtime
                 .spawn(async move {
                     loop {
@@ -94,7 +113,7 @@ impl Scheduler {
                             error: ready.is_error(),
                         };
                         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(watch, readiness))) {
-                            inner.report(PanicReport::new(None, watch.to_string(), &*payload));
+                            hooks.report(&PanicReport::new(None, watch.to_string(), &*payload));
                             break;
                         }
                         if still_ready(fd.get_ref(), interest) {
@@ -103,21 +122,38 @@ impl Scheduler {
                             guard.clear_ready();
                         }
                     }
-                    inner.registry.forget_watch(id);
-                    inner.wake_driver(); // this task may have been what kept an idle driver alive
+                    if let Some(shared) = shared.upgrade() {
+                        shared.registry.forget_task(id);
+                    }
                 })
                 .abort_handle()
         });
         Ok(WatchId(id))
     }
 
-    /// Stops a watch.
+    /// Stops a watch: its callback is not called again.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for a watch that is gone (stopped, or its callback panicked).
+    /// [`Error::UnknownWatch`] for a watch that is gone (stopped, or its callback panicked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use std::io::Write;
+    /// let sched = chime::Scheduler::start();
+    /// let (reader, mut writer) = std::io::pipe().unwrap();
+    /// let id = sched.watch(&reader, chime::Interest::READABLE, |_, _| {})?;
+    /// sched.unwatch(id)?;
+    /// assert_eq!(sched.unwatch(id), Err(chime::Error::UnknownWatch(id)));
+    /// writer.write_all(b"x").unwrap();   // nobody is called
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot's `event.cancel(e)` on a socket event.
     pub fn unwatch(&self, id: WatchId) -> Result<(), Error> {
-        if self.inner.registry.remove_watch(id.0) { Ok(()) } else { Err(Error::NotFound) }
+        if self.shared.registry.remove_task(id.0) { Ok(()) } else { Err(Error::UnknownWatch(id)) }
     }
 }
 

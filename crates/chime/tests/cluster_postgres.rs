@@ -152,7 +152,7 @@ async fn a_broken_connection_is_replaced_by_the_next_call() {
     let renewed = loop {
         match store.renew(&a, 0).await {
             Ok(renewed) => break renewed,
-            Err(chime::Error::Store { backend: "postgres", message }) if failures == 0 => {
+            Err(chime::Error::Store { backend: "postgres", message, .. }) if failures == 0 => {
                 eprintln!("the call that met the broken connection: {message}");
                 failures += 1;
             }

@@ -1,4 +1,5 @@
-//! SPEC section 1, the fixed public surface, compiled and run as written.
+//! The fixed public surface (the names and signatures code outside this repository relies on),
+//! compiled and run as written.
 
 use chime::{
     CancelReason, Clock, Error, Events, Fire, Lifecycle, Missed, Queue, Scheduler, Ticker, Timer, TimerId,
@@ -64,7 +65,7 @@ async fn contract() -> Result<(), chime::Error> {
     #[derive(Clone, Debug)]
     enum MyEvent {
         Start,
-        #[allow(dead_code)] // SPEC's example declares it
+        #[allow(dead_code)] // the fixed example declares it
         Stop,
     }
     let events: Events<MyEvent> = sched.events();
@@ -78,7 +79,7 @@ async fn contract() -> Result<(), chime::Error> {
     Ok(())
 }
 
-/// `Fire` has the accessors SPEC section 1 lists, `CancelReason` its four reasons, `Error` its variants.
+/// `Fire` has its fixed accessors, `CancelReason` its four reasons, `Error` its variants.
 #[test]
 fn named_types_have_the_fixed_members() {
     let reasons = [CancelReason::User, CancelReason::Dropped, CancelReason::Shutdown, CancelReason::Panicked];

@@ -143,3 +143,19 @@ async fn lifecycle_events_come_in_order_and_shutdown_waits_for_stopping_handlers
     assert_eq!(cancelled.get(), vec!["timer cancelled"]);
     assert_eq!((report.timers_cancelled, report.workers_closed), (1, 1));
 }
+
+/// A shutdown before the caller's first `.await` (before the driver ever ran) still delivers the
+/// stages in order: `Starting` and `Started` are announced once, by whichever comes first.
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_before_the_first_await_still_announces_the_start_first() {
+    let sched = Scheduler::start();
+    let log = Log::new();
+    let seen = log.clone();
+    let _sub = sched.lifecycle().subscribe(move |mut queue: Queue<Lifecycle>| async move {
+        while let Some(stage) = queue.pop().await {
+            seen.push(format!("{stage:?}"));
+        }
+    });
+    sched.shutdown().await;
+    assert_eq!(log.get(), vec!["Starting", "Started", "Stopping", "Stopped"]);
+}

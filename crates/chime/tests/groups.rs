@@ -15,7 +15,7 @@ async fn map_runs_on_every_member_and_orders_results_by_index() {
     assert_eq!(group.map(|f: &mut Fork| f.id).await.unwrap(), vec![0, 1, 2, 3]);
     group.run_on(2, |f: &mut Fork| f.cache.push("hit".into())).await.unwrap();
     assert_eq!(group.map(|f: &mut Fork| f.cache.len()).await.unwrap(), vec![0, 0, 1, 0]);
-    assert_eq!(group.run_on(9, |f: &mut Fork| f.id).await, Err(Error::NotFound));
+    assert_eq!(group.run_on(9, |f: &mut Fork| f.id).await, Err(Error::NoSuchMember { index: 9, members: 4 }));
 }
 
 #[tokio::test(start_paused = true)]

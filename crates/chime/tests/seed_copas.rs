@@ -1,5 +1,5 @@
-//! Copas Timer's timer example (`seeds/copas-timer.txt`), reproduced with chime under tokio's paused
-//! clock and checked exactly. Copas' workers and eventer are covered in `workers.rs` and `events.rs`.
+//! Copas Timer's timer example (from its README), reproduced with chime under tokio's paused clock
+//! and checked exactly. Copas' workers and eventer are covered in `workers.rs` and `events.rs`.
 
 mod common;
 

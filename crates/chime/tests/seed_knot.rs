@@ -1,4 +1,4 @@
-//! Knot Resolver's `event` examples (`seeds/knot-resolver-events.txt`): after, recurrent, reschedule
+//! Knot Resolver's `event` examples (from its module documentation): after, recurrent, reschedule
 //! and cancel, reproduced under tokio's paused clock. `event.socket` is covered in `watch.rs`.
 
 mod common;
@@ -166,7 +166,7 @@ async fn knot_event_socket_calls_back_on_activity_until_cancelled() -> Result<()
     let seen = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("activity").unwrap();
     assert_eq!(seen, (e, true, "activity detected"));
     sched.unwatch(e)?;
-    assert_eq!(sched.unwatch(e), Err(Error::NotFound));
+    assert_eq!(sched.unwatch(e), Err(Error::UnknownWatch(e)));
     Ok(())
 }
 

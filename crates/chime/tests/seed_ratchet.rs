@@ -1,4 +1,4 @@
-//! Ratchet's advanced timer example (`seeds/ratchet-timerfd.txt`), with chime's ticker.
+//! Ratchet's advanced timer example (from its `ratchet.timerfd` manual), with chime's ticker.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! resty.timer's examples (`seeds/resty-timer.txt`): the object with start/stop and callback
+//! resty.timer's examples (from its LDoc page): the object with start/stop and callback
 //! arguments, cancel twice, immediate with jitter, detached timers, under tokio's paused clock.
 
 mod common;

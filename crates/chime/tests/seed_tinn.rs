@@ -1,4 +1,4 @@
-//! TINN's timer examples (`seeds/tinn-timers.txt`): `Timer{Delay, Period}`, the self-stopping
+//! TINN's timer examples (from its blog posts on timing): `Timer{Delay, Period}`, the self-stopping
 //! counter, I/O with timeouts and the `wait()` loop, reproduced under tokio's paused clock.
 
 mod common;

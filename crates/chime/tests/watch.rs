@@ -30,7 +30,7 @@ async fn the_callback_sees_readable_after_a_write_and_stops_when_unwatched() {
     writer.write_all(b"again").unwrap();
     assert_eq!(next(&mut rx).await, (id, true, b"again".to_vec()));
     sched.unwatch(id).unwrap();
-    assert_eq!(sched.unwatch(id), Err(Error::NotFound));
+    assert_eq!(sched.unwatch(id), Err(Error::UnknownWatch(id)));
     writer.write_all(b"unheard").unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(rx.try_recv().is_err(), "an unwatched descriptor calls nobody");
@@ -62,7 +62,7 @@ async fn a_panicking_callback_stops_its_watch_only() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(panics.get(), vec![bad.to_string()]);
-    assert_eq!(sched.unwatch(bad), Err(Error::NotFound), "the panicking watch is gone");
+    assert_eq!(sched.unwatch(bad), Err(Error::UnknownWatch(bad)), "the panicking watch is gone");
     good_writer.write_all(b"y").unwrap();
     assert_eq!(next(&mut rx).await, good, "the other watch goes on");
     bad_writer.write_all(b"z").unwrap();
@@ -79,8 +79,9 @@ async fn a_regular_file_cannot_be_watched() {
     assert!(matches!(sched.watch(&file, Interest::READABLE, |_, _| {}), Err(Error::Io { .. })));
 }
 
-/// A watch that outlives every scheduler handle keeps the driver alive only while it lasts: when it
-/// ends, the driver exits too (no task is left behind).
+/// A watch that outlives every scheduler handle goes on by itself: the driver, with nothing pending
+/// and no handle left, parks at once (it has no timer to run), and when the watch ends no task is
+/// left behind.
 #[tokio::test]
 async fn the_driver_exits_after_the_last_watch_ends() {
     let metrics = tokio::runtime::Handle::current().metrics();
@@ -89,7 +90,7 @@ async fn the_driver_exits_after_the_last_watch_ends() {
     sched.watch(&reader, Interest::READABLE, |_, _| panic!("the watch ends here")).unwrap();
     drop(sched);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(metrics.num_alive_tasks(), 2, "the driver and the watch");
+    assert_eq!(metrics.num_alive_tasks(), 1, "the watch; the driver parked");
     writer.write_all(b"x").unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use chime::{Error, ItemState, PushError, Queue, Scheduler};
+use chime::{Error, ItemState, PushError, Queue, Scheduler, SendError};
 use common::{Log, ms};
 use tokio::time::Instant;
 
@@ -161,7 +161,7 @@ async fn a_bounded_worker_says_full_and_send_waits_for_room() {
     tokio::task::yield_now().await; // the worker takes 1 and pauses 10 ms
     worker.push(2).unwrap();
     worker.push(3).unwrap();
-    assert_eq!(worker.try_push(4).unwrap_err(), PushError::Full(4));
+    assert_eq!(worker.push(4).unwrap_err(), PushError::Full(4));
     let refused: Error = worker.push(4).unwrap_err().into();
     assert_eq!(refused, Error::QueueFull);
     let start = Instant::now();
@@ -233,7 +233,7 @@ async fn a_cancelled_item_frees_its_place_in_a_bounded_queue() {
     let doomed = worker.push(1).unwrap();
     assert!(doomed.cancel());
     let ticket = worker.push(2).expect("the cancelled item holds no place");
-    assert_eq!(worker.try_push(3).unwrap_err(), PushError::Full(3));
+    assert_eq!(worker.push(3).unwrap_err(), PushError::Full(3));
     let sender = tokio::spawn({
         let worker = worker.clone();
         async move { worker.send(3).await.map(|_| ()) }
@@ -242,4 +242,47 @@ async fn a_cancelled_item_frees_its_place_in_a_bounded_queue() {
     tokio::time::timeout(ms(100), sender).await.expect("the sender got room").unwrap().unwrap();
     sched.sleep(ms(50)).await;
     assert_eq!(log.get(), vec![0, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_to_a_worker_that_is_gone_hands_the_item_back_in_its_own_error() {
+    let sched = Scheduler::start();
+    let worker = sched.worker_builder().bounded(1).spawn(|mut queue: Queue<u32>| async move {
+        queue.pop().await;
+        std::future::pending::<()>().await;
+    });
+    worker.push(1).unwrap();
+    tokio::task::yield_now().await; // the worker takes 1 and holds it forever
+    worker.push(2).unwrap();
+    let waiting = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.send(3).await }
+    });
+    tokio::task::yield_now().await;
+    worker.close();
+    let refused: SendError<u32> = waiting.await.unwrap().unwrap_err();
+    assert_eq!(refused, SendError(3));
+    assert_eq!(Error::from(refused), Error::WorkerGone);
+    let pushed = worker.push(4).unwrap_err();
+    assert!(pushed.is_gone() && !pushed.is_full());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_capacity_worker_is_a_rendezvous() {
+    let sched = Scheduler::start();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = sched.worker_builder().bounded(0).spawn(move |mut queue: Queue<u32>| {
+        let tx = tx.clone();
+        async move {
+            queue.pause_for(ms(10)).await; // not waiting for an item yet
+            while let Some(item) = queue.pop().await {
+                tx.send((item, Instant::now())).unwrap();
+            }
+        }
+    });
+    let start = Instant::now();
+    assert!(worker.push(1).unwrap_err().is_full(), "nobody waits in pop yet: no room");
+    worker.send(1).await.unwrap();
+    assert_eq!(Instant::now() - start, ms(10), "handed over once the worker waited in pop");
+    assert_eq!(rx.recv().await, Some((1, start + ms(10))));
 }

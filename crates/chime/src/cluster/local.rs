@@ -8,6 +8,8 @@ use super::{Coordinator, StoreFuture};
 
 /// Claims kept in memory, shared by every clone. Its clock is the members' (they share a process).
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
 /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
@@ -24,11 +26,32 @@ pub struct Local {
 
 impl Local {
     /// An empty store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = chime::cluster::Local::new();
+    /// assert_eq!(store.row("report"), None);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A copy of one key's row, for tests and diagnostics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// store.claim(&ask).await?;
+    /// let row = store.row("report").unwrap();
+    /// assert_eq!((row.last_tick, row.fence, row.owner.as_deref()), (Some(7), 1, Some("a")));
+    /// assert_eq!(row.lease_until_ms, 1000);
+    /// # Ok(()) }
+    /// ```
     pub fn row(&self, key: &str) -> Option<Row> {
         self.rows.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
     }

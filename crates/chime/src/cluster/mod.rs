@@ -25,13 +25,16 @@
 //! | `Redis` (feature `redis`) | many hosts | while Redis loses no acknowledged writes (no failover, no restart without AOF `always`) | Redis's `TIME` |
 //! | `Postgres` (feature `postgres`) | many hosts | yes (one `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE .. RETURNING`) | the database's `clock_timestamp()` |
 
+mod arm;
 mod local;
-pub(crate) mod member;
+mod member;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod protocol;
 #[cfg(feature = "redis")]
 mod redis;
+mod run;
 pub(crate) mod sqlite;
 
 pub use local::Local;
@@ -42,37 +45,160 @@ pub use protocol::{Claim, ClaimOutcome, Lease};
 pub use redis::Redis;
 pub use sqlite::Sqlite;
 
-pub(crate) use member::ClusterPlan;
+pub(crate) use arm::heartbeat;
+pub(crate) use plan::ClusterPlan;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 /// What a store call returns: a boxed future, so coordinators can be used as trait objects.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local, StoreFuture};
+/// let store = Local::new();
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let pending: StoreFuture<'_, ClaimOutcome> = store.claim(&ask);
+/// assert!(matches!(pending.await?, ClaimOutcome::Granted(_)));
+/// # Ok(()) }
+/// ```
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// A store that decides claims atomically: the small trait every backend implements.
 ///
 /// Implementations must apply the rules of [`protocol`] atomically per key, and read time from one
 /// clock shared by all members (the store's, where it has one).
+///
+/// # Examples
+///
+/// A coordinator of your own, here one that counts the claims of the in-process store it wraps:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// # use std::time::Duration;
+/// # let ms = Duration::from_millis;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Lease, Local, StoreFuture};
+/// use chime::{Scheduler, WallClock};
+///
+/// #[derive(Clone, Default)]
+/// struct Counted { store: Local, claims: Arc<AtomicU32> }
+///
+/// impl Coordinator for Counted {
+///     fn backend(&self) -> &'static str { "counted" }
+///     fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome> {
+///         self.claims.fetch_add(1, Ordering::SeqCst);
+///         self.store.claim(claim)
+///     }
+///     fn renew<'a>(&'a self, lease: &'a Lease, now_ms: i64) -> StoreFuture<'a, bool> {
+///         self.store.renew(lease, now_ms)
+///     }
+///     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
+///         self.store.release(lease)
+///     }
+/// }
+///
+/// let store = Counted::default();
+/// let sched = Scheduler::builder().wall_clock(WallClock::FollowTokio).start();
+/// let _timer = sched.timer(ms(100)).recurring().key("report").coordinator(store.clone()).on_expire(|_| {}).arm()?;
+/// sched.sleep(ms(350)).await;
+/// assert!(store.claims.load(Ordering::SeqCst) >= 3, "one claim per tick");
+/// # Ok(()) }
+/// ```
+///
+/// resty.timer keeps its claims in a shared dictionary (`shm_name`); a coordinator is its store.
 pub trait Coordinator: Send + Sync + 'static {
     /// A short name for reports: `local`, `sqlite`, `redis`, `postgres`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chime::cluster::{Coordinator, Local};
+    /// assert_eq!(Local::new().backend(), "local");
+    /// ```
     fn backend(&self) -> &'static str;
 
-    /// Asks to run `claim.tick` (see [`protocol::claim`]).
+    /// Asks to run `claim.tick` for `claim.member` (see [`protocol::claim`]): granted with a lease
+    /// and a fence, or refused because the tick (or a later one) was taken, or a run still holds the
+    /// lease.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails; the member then does not run the tick (fail closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let ClaimOutcome::Granted(lease) = store.claim(&ask).await? else { unreachable!() };
+    /// assert_eq!((lease.tick, lease.fence), (7, 1));
+    /// let b = Claim { member: "b".into(), tick: 8, ..ask.clone() };
+    /// assert!(matches!(store.claim(&b).await?, ClaimOutcome::Busy { owner, .. } if owner == "a"), "a still runs 7");
+    /// assert_eq!(store.claim(&ask).await?, ClaimOutcome::Taken { last_tick: 7 });
+    /// # Ok(()) }
+    /// ```
     fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome>;
 
     /// Extends a lease from `now_ms` (the member's clock, for stores without one); `Ok(false)` when it
     /// was lost (see [`protocol::renew`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let ClaimOutcome::Granted(lease) = store.claim(&ask).await? else { unreachable!() };
+    /// assert!(store.renew(&lease, 500).await?);
+    /// assert_eq!(store.row("report").unwrap().lease_until_ms, 1500);
+    /// let later = Claim { member: "b".into(), tick: 8, now_ms: 2000, ..ask.clone() };
+    /// assert!(matches!(store.claim(&later).await?, ClaimOutcome::Granted(_)), "a's lease ran out");
+    /// assert!(!store.renew(&lease, 2100).await?, "lost to b");
+    /// # Ok(()) }
+    /// ```
     fn renew<'a>(&'a self, lease: &'a Lease, now_ms: i64) -> StoreFuture<'a, bool>;
 
-    /// Ends a lease now (see [`protocol::release`]).
+    /// Ends a lease now, so the next tick need not wait for it to run out (see
+    /// [`protocol::release`]); a lease already lost changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Local};
+    /// let store = Local::new();
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let ClaimOutcome::Granted(lease) = store.claim(&ask).await? else { unreachable!() };
+    /// store.release(&lease).await?;
+    /// assert_eq!(store.row("report").unwrap().owner, None);
+    /// let next = Claim { member: "b".into(), tick: 8, now_ms: 1, ..ask.clone() };
+    /// assert!(matches!(store.claim(&next).await?, ClaimOutcome::Granted(_)), "no wait for the lease");
+    /// # Ok(()) }
+    /// ```
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()>;
 }
 
 /// What happens to a tick that no member could run on time (all were down, or a run overran it).
+///
+/// # Examples
 ///
 /// ```
 /// assert_eq!(chime::cluster::Misfire::default(), chime::cluster::Misfire::FireOnce { grace: std::time::Duration::from_secs(60) });

@@ -11,14 +11,11 @@ use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::protocol::{Claim, ClaimOutcome, Lease};
+use super::protocol::{Claim, ClaimOutcome, Lease, stored_lease_ms};
 use super::{Coordinator, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 const BACKEND: &str = "postgres";
-
-/// The longest lease accepted, in milliseconds (about 35,000 years), so `now + lease` never overflows.
-const MAX_LEASE_MS: i64 = 1 << 50;
 
 /// How many times a refused claim is tried again when the read after it shows the lease ended.
 const CLAIM_ATTEMPTS: usize = 3;
@@ -76,16 +73,10 @@ const RENEW: &str = concat!(
 const RELEASE: &str = "UPDATE chime_claims SET owner = NULL, lease_until_ms = 0
      WHERE key = $1 AND fence = $2 AND owner = $3 RETURNING fence";
 
-/// A `tokio_postgres` error with its cause (its `Display` alone says only "db error").
-fn store(e: &tokio_postgres::Error) -> Error {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Error::store(BACKEND, message)
+/// A `tokio_postgres` error, kept as the cause (its message carries the error's own causes: its
+/// `Display` alone says only "db error").
+fn store(e: tokio_postgres::Error) -> Error {
+    Error::store_error(BACKEND, e)
 }
 
 fn bigint(what: &str, value: u64) -> Result<i64, Error> {
@@ -94,10 +85,6 @@ fn bigint(what: &str, value: u64) -> Result<i64, Error> {
 
 fn unsigned(what: &str, value: i64) -> Result<u64, Error> {
     u64::try_from(value).map_err(|_| Error::store(BACKEND, format!("the row holds a negative {what}")))
-}
-
-fn lease_ms(ms: i64) -> i64 {
-    ms.clamp(-MAX_LEASE_MS, MAX_LEASE_MS)
 }
 
 struct Shared {
@@ -183,6 +170,22 @@ impl Postgres {
     ///
     /// Connecting waits up to 10 s unless `url` sets `connect_timeout`.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (backend `postgres`) when `url` cannot be parsed, the database cannot be
+    /// reached or refuses the login, or the table cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let refused = chime::cluster::Postgres::connect("not a postgres url").await;
+    /// assert!(matches!(refused, Err(chime::Error::Store { backend: "postgres", .. })));
+    /// # }
+    /// ```
+    ///
+    /// With a server:
+    ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Postgres};
@@ -194,13 +197,8 @@ impl Postgres {
     /// }
     /// # Ok(()) }
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] (backend `postgres`) when `url` cannot be parsed, the database cannot be
-    /// reached or refuses the login, or the table cannot be created.
     pub async fn connect(url: &str) -> Result<Postgres, Error> {
-        let mut config: Config = url.parse().map_err(|e| store(&e))?;
+        let mut config: Config = url.parse().map_err(store)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -215,7 +213,7 @@ impl Postgres {
                 tokio_postgres::error::SqlState::DUPLICATE_TABLE,
             ];
             if !e.code().is_some_and(|code| raced.contains(code)) {
-                return Err(store(&e));
+                return Err(store(e));
             }
         }
         Ok(Postgres {
@@ -234,7 +232,7 @@ impl Postgres {
 
     async fn claim_once(&self, client: &Client, claim: &Claim) -> Result<Option<ClaimOutcome>, Error> {
         let tick = bigint("tick", claim.tick)?;
-        let lease = lease_ms(claim.lease_ms);
+        let lease = stored_lease_ms(claim.lease_ms);
         let granted = client
             .query_typed(
                 CLAIM,
@@ -246,29 +244,27 @@ impl Postgres {
                 ],
             )
             .await
-            .map_err(|e| store(&e))?;
+            .map_err(store)?;
         if let Some(row) = granted.first() {
-            let fence: i64 = row.try_get(0).map_err(|e| store(&e))?;
-            let previous: Option<i64> = row.try_get(1).map_err(|e| store(&e))?;
-            return Ok(Some(ClaimOutcome::Granted(Lease {
-                key: claim.key.clone(),
-                tick: claim.tick,
-                fence: unsigned("fence", fence)?,
-                member: claim.member.clone(),
-                lease_ms: claim.lease_ms,
-                previous_tick: previous.map(|t| unsigned("tick", t)).transpose()?,
-            })));
+            let fence: i64 = row.try_get(0).map_err(store)?;
+            let previous: Option<i64> = row.try_get(1).map_err(store)?;
+            let previous_tick = previous.map(|t| unsigned("tick", t)).transpose()?;
+            return Ok(Some(ClaimOutcome::Granted(Lease::granted(
+                claim,
+                unsigned("fence", fence)?,
+                previous_tick,
+            ))));
         }
         // Refused: read why. `last_tick` only grows, so a tick taken then is taken now.
         let rows = client
             .query_typed(READ, &[(&claim.key as &(dyn ToSql + Sync), Type::TEXT)])
             .await
-            .map_err(|e| store(&e))?;
+            .map_err(store)?;
         let Some(row) = rows.first() else { return Ok(None) };
-        let last_tick: Option<i64> = row.try_get(0).map_err(|e| store(&e))?;
-        let owner: Option<String> = row.try_get(1).map_err(|e| store(&e))?;
-        let lease_until_ms: i64 = row.try_get(2).map_err(|e| store(&e))?;
-        let now_ms: i64 = row.try_get(3).map_err(|e| store(&e))?;
+        let last_tick: Option<i64> = row.try_get(0).map_err(store)?;
+        let owner: Option<String> = row.try_get(1).map_err(store)?;
+        let lease_until_ms: i64 = row.try_get(2).map_err(store)?;
+        let now_ms: i64 = row.try_get(3).map_err(store)?;
         if let Some(last_tick) = last_tick.filter(|&last| last >= tick) {
             return Ok(Some(ClaimOutcome::Taken { last_tick: unsigned("tick", last_tick)? }));
         }
@@ -282,10 +278,10 @@ impl Postgres {
 
 /// Opens a connection and drives it on a task of its own until it closes.
 async fn open(config: &Config) -> Result<Client, Error> {
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| store(&e))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(store)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
-            tracing::warn!(error = %store(&e), "the PostgreSQL coordinator's connection closed");
+            tracing::warn!(error = %store(e), "the PostgreSQL coordinator's connection closed");
         }
     });
     Ok(client)
@@ -314,7 +310,7 @@ impl Coordinator for Postgres {
         Box::pin(async move {
             let client = self.client().await?;
             let fence = bigint("fence", lease.fence)?;
-            let ms = lease_ms(lease.lease_ms);
+            let ms = stored_lease_ms(lease.lease_ms);
             let renewed = client
                 .query_typed(
                     RENEW,
@@ -326,7 +322,7 @@ impl Coordinator for Postgres {
                     ],
                 )
                 .await
-                .map_err(|e| store(&e))?;
+                .map_err(store)?;
             Ok(!renewed.is_empty())
         })
     }
@@ -345,7 +341,7 @@ impl Coordinator for Postgres {
                     ],
                 )
                 .await
-                .map_err(|e| store(&e))?;
+                .map_err(store)?;
             Ok(())
         })
     }

@@ -9,6 +9,15 @@
 //! increments the fence, so fences are strictly increasing per key.
 
 /// One key's state in a store.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, Row};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (_, row) = claim(None, &ask, 0);
+/// assert_eq!(row, Some(Row { last_tick: Some(7), fence: 1, owner: Some("a".into()), lease_until_ms: 1000 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Row {
     /// The last tick claimed; `None` before the first claim.
@@ -22,6 +31,14 @@ pub struct Row {
 }
 
 /// A member asking to run one tick.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// assert!(matches!(claim(None, &ask, 0).0, ClaimOutcome::Granted(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The timer's key, shared by every member.
@@ -38,6 +55,15 @@ pub struct Claim {
 }
 
 /// A granted claim: the right to run one tick, proven by its fence.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), _) = claim(None, &ask, 0) else { unreachable!() };
+/// assert_eq!((lease.tick, lease.fence, lease.member.as_str(), lease.previous_tick), (7, 1, "a", None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The timer's key.
@@ -54,7 +80,68 @@ pub struct Lease {
     pub previous_tick: Option<u64>,
 }
 
+impl Lease {
+    /// The lease a store grants for `claim`, with the claim's `fence` and the tick claimed before it:
+    /// the one construction every backend uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chime::cluster::{Claim, Lease};
+    /// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+    /// let lease = Lease::granted(&ask, 3, Some(6));
+    /// assert_eq!((lease.tick, lease.fence, lease.previous_tick), (7, 3, Some(6)));
+    /// ```
+    pub fn granted(claim: &Claim, fence: u64, previous_tick: Option<u64>) -> Lease {
+        Lease {
+            key: claim.key.clone(),
+            tick: claim.tick,
+            fence,
+            member: claim.member.clone(),
+            lease_ms: claim.lease_ms,
+            previous_tick,
+        }
+    }
+}
+
+/// The longest lease a store records, in milliseconds (about 35,000 years): stores compute
+/// `now + lease`, which must stay exact in Redis's Lua numbers (doubles, exact to 2^53) and inside
+/// PostgreSQL's `bigint`. Members ask for leases of a few intervals; nothing real comes near it.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, MAX_LEASE_MS};
+/// let ask = Claim { key: "k".into(), tick: 1, member: "a".into(), lease_ms: i64::MAX, now_ms: 0 };
+/// assert_eq!(claim(None, &ask, 0).1.unwrap().lease_until_ms, MAX_LEASE_MS);
+/// ```
+pub const MAX_LEASE_MS: i64 = 1 << 50;
+
+/// `lease_ms` as a store records it: at most [`MAX_LEASE_MS`], and not negative.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{MAX_LEASE_MS, stored_lease_ms};
+/// assert_eq!(stored_lease_ms(1000), 1000);
+/// assert_eq!(stored_lease_ms(i64::MAX), MAX_LEASE_MS);
+/// ```
+pub fn stored_lease_ms(lease_ms: i64) -> i64 {
+    lease_ms.clamp(0, MAX_LEASE_MS)
+}
+
 /// What a store answered to a [`Claim`].
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (_, row) = claim(None, &ask, 0);
+/// let b = Claim { member: "b".into(), tick: 8, ..ask.clone() };
+/// assert_eq!(claim(row.as_ref(), &b, 10).0, ClaimOutcome::Busy { owner: "a".into(), lease_until_ms: 1000 });
+/// assert_eq!(claim(row.as_ref(), &ask, 10).0, ClaimOutcome::Taken { last_tick: 7 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
     /// The tick is this member's to run.
@@ -75,6 +162,21 @@ pub enum ClaimOutcome {
 
 /// Decides a claim against `row` at store time `now_ms`; returns the outcome and the new row (`None`
 /// when the row does not change).
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (granted, row) = claim(None, &ask, 0);
+/// assert!(matches!(granted, ClaimOutcome::Granted(ref lease) if lease.fence == 1));
+/// let row = row.unwrap();
+/// let again = Claim { member: "b".into(), ..ask.clone() };
+/// assert_eq!(claim(Some(&row), &again, 10), (ClaimOutcome::Taken { last_tick: 7 }, None));
+/// let next = Claim { tick: 8, ..again };
+/// assert!(matches!(claim(Some(&row), &next, 10).0, ClaimOutcome::Busy { .. }), "a's lease runs until 1000");
+/// assert!(matches!(claim(Some(&row), &next, 1000).0, ClaimOutcome::Granted(ref l) if l.fence == 2));
+/// ```
 pub fn claim(row: Option<&Row>, claim: &Claim, now_ms: i64) -> (ClaimOutcome, Option<Row>) {
     let current = row.cloned().unwrap_or_default();
     if let Some(last_tick) = current.last_tick.filter(|&last| last >= claim.tick) {
@@ -88,17 +190,9 @@ pub fn claim(row: Option<&Row>, claim: &Claim, now_ms: i64) -> (ClaimOutcome, Op
         last_tick: Some(claim.tick),
         fence,
         owner: Some(claim.member.clone()),
-        lease_until_ms: now_ms.saturating_add(claim.lease_ms),
+        lease_until_ms: now_ms.saturating_add(stored_lease_ms(claim.lease_ms)),
     };
-    let lease = Lease {
-        key: claim.key.clone(),
-        tick: claim.tick,
-        fence,
-        member: claim.member.clone(),
-        lease_ms: claim.lease_ms,
-        previous_tick: current.last_tick,
-    };
-    (ClaimOutcome::Granted(lease), Some(next))
+    (ClaimOutcome::Granted(Lease::granted(claim, fence, current.last_tick)), Some(next))
 }
 
 /// Whether `row` is still the claim `lease` made (same fence, same owner).
@@ -107,17 +201,45 @@ fn holds(row: &Row, lease: &Lease) -> bool {
 }
 
 /// Extends `lease` from `now_ms`; `false` (and no change) when it was lost to a later claim.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, renew, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), row) = claim(None, &ask, 0) else { unreachable!() };
+/// let (renewed, row) = renew(row.as_ref(), &lease, 500);
+/// assert!(renewed);
+/// assert_eq!(row.unwrap().lease_until_ms, 1500);
+/// assert_eq!(renew(None, &lease, 600), (false, None), "no row: nothing to renew");
+/// ```
 pub fn renew(row: Option<&Row>, lease: &Lease, now_ms: i64) -> (bool, Option<Row>) {
     match row.filter(|row| holds(row, lease)) {
-        Some(row) => {
-            (true, Some(Row { lease_until_ms: now_ms.saturating_add(lease.lease_ms), ..row.clone() }))
-        }
+        Some(row) => (
+            true,
+            Some(Row {
+                lease_until_ms: now_ms.saturating_add(stored_lease_ms(lease.lease_ms)),
+                ..row.clone()
+            }),
+        ),
         None => (false, None),
     }
 }
 
 /// Ends `lease` at once, so the next tick need not wait for it to expire. A lease already lost
 /// changes nothing.
+///
+/// # Examples
+///
+/// ```
+/// use chime::cluster::protocol::{claim, release, Claim, ClaimOutcome};
+/// let ask = Claim { key: "report".into(), tick: 7, member: "a".into(), lease_ms: 1000, now_ms: 0 };
+/// let (ClaimOutcome::Granted(lease), row) = claim(None, &ask, 0) else { unreachable!() };
+/// let row = release(row.as_ref(), &lease).unwrap();
+/// assert_eq!((row.owner.as_deref(), row.lease_until_ms, row.fence), (None, 0, 1));
+/// let next = Claim { tick: 8, member: "b".into(), ..ask };
+/// assert!(matches!(claim(Some(&row), &next, 1).0, ClaimOutcome::Granted(_)));
+/// ```
 pub fn release(row: Option<&Row>, lease: &Lease) -> Option<Row> {
     row.filter(|row| holds(row, lease)).map(|row| Row { owner: None, lease_until_ms: 0, ..row.clone() })
 }

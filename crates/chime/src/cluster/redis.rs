@@ -11,18 +11,14 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::protocol::{Claim, ClaimOutcome, Lease};
+use super::protocol::{Claim, ClaimOutcome, Lease, stored_lease_ms};
 use super::{Coordinator, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 const BACKEND: &str = "redis";
 
-/// The longest lease the scripts accept, in milliseconds (about 35,000 years): Redis's Lua numbers are
-/// doubles, exact only up to 2^53.
-const MAX_LEASE_MS: i64 = 1 << 50;
-
-fn store(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::store_error(BACKEND, e)
 }
 
 /// Lua shared by the scripts: Redis's clock in milliseconds, exact decimal comparison of ticks (kept
@@ -163,6 +159,22 @@ impl Redis {
     ///
     /// Replies wait up to 5 s; after an error the connection reconnects by itself, with backoff.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (backend `redis`) when `url` is not a Redis URL or the server cannot be
+    /// reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let refused = chime::cluster::Redis::connect("not a redis url").await;
+    /// assert!(matches!(refused, Err(chime::Error::Store { backend: "redis", .. })));
+    /// # }
+    /// ```
+    ///
+    /// With a server:
+    ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use chime::cluster::{Claim, ClaimOutcome, Coordinator, Redis};
@@ -174,11 +186,6 @@ impl Redis {
     /// }
     /// # Ok(()) }
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] (backend `redis`) when `url` is not a Redis URL or the server cannot be
-    /// reached.
     pub async fn connect(url: &str) -> Result<Redis, Error> {
         let client = redis::Client::open(url).map_err(store)?;
         let config = ConnectionManagerConfig::new()
@@ -194,6 +201,8 @@ impl Redis {
     /// The Redis key that holds `key`'s row: `{chime:<key>}`, a hash tag, so the row has one slot on
     /// Redis Cluster.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(chime::cluster::Redis::row_key("report"), "{chime:report}");
     /// ```
@@ -207,12 +216,10 @@ impl Redis {
     }
 }
 
-fn lease_ms(ms: i64) -> i64 {
-    ms.clamp(-MAX_LEASE_MS, MAX_LEASE_MS)
-}
-
 fn int<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Error> {
-    value.parse().map_err(|_| store(format!("the claim script returned a bad {field}: {value:?}")))
+    value
+        .parse()
+        .map_err(|_| Error::store(BACKEND, format!("the claim script returned a bad {field}: {value:?}")))
 }
 
 /// Reads the claim script's reply.
@@ -222,15 +229,12 @@ fn outcome(claim: &Claim, reply: &[String]) -> Result<ClaimOutcome, Error> {
         [kind, owner, until] if kind == "busy" => {
             Ok(ClaimOutcome::Busy { owner: owner.clone(), lease_until_ms: int("lease_until", until)? })
         }
-        [kind, fence, previous] if kind == "granted" => Ok(ClaimOutcome::Granted(Lease {
-            key: claim.key.clone(),
-            tick: claim.tick,
-            fence: int("fence", fence)?,
-            member: claim.member.clone(),
-            lease_ms: claim.lease_ms,
-            previous_tick: if previous.is_empty() { None } else { Some(int("previous_tick", previous)?) },
-        })),
-        other => Err(store(format!("the claim script returned {other:?}"))),
+        [kind, fence, previous] if kind == "granted" => {
+            let previous_tick =
+                if previous.is_empty() { None } else { Some(int("previous_tick", previous)?) };
+            Ok(ClaimOutcome::Granted(Lease::granted(claim, int("fence", fence)?, previous_tick)))
+        }
+        other => Err(Error::store(BACKEND, format!("the claim script returned {other:?}"))),
     }
 }
 
@@ -248,7 +252,7 @@ impl Coordinator for Redis {
                 .key(Redis::row_key(&claim.key))
                 .arg(claim.tick)
                 .arg(&claim.member)
-                .arg(lease_ms(claim.lease_ms))
+                .arg(stored_lease_ms(claim.lease_ms))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(store)?;
@@ -265,7 +269,7 @@ impl Coordinator for Redis {
                 .key(Redis::row_key(&lease.key))
                 .arg(lease.fence)
                 .arg(&lease.member)
-                .arg(lease_ms(lease.lease_ms))
+                .arg(stored_lease_ms(lease.lease_ms))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(store)?;

@@ -14,16 +14,18 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::protocol::{self, Claim, ClaimOutcome, Lease, Row};
 use super::{Coordinator, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 const BACKEND: &str = "sqlite";
 
-fn store(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+fn store(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::store_error(BACKEND, e)
 }
 
 /// Claims in an SQLite file, for the processes of one machine. Cheap to clone: clones share one
 /// connection.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -38,6 +40,7 @@ fn store(e: impl std::fmt::Display) -> Error {
 ///     .coordinator(store)
 ///     .on_expire(|fire| println!("this process runs tick with fence {:?}", fire.fence()))
 ///     .arm()?;
+/// assert!(report.is_armed());
 /// # drop(report); std::fs::remove_dir_all(dir).ok();
 /// # Ok(()) }
 /// ```
@@ -54,6 +57,20 @@ impl Sqlite {
     ///
     /// [`Error::InvalidOption`] (`path`) for a path on a network filesystem; [`Error::Store`] when
     /// SQLite cannot open or set up the file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chime::Error> {
+    /// let dir = std::env::temp_dir().join(format!("chime-doc-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let store = chime::cluster::Sqlite::open(dir.join("claims.db"))?;
+    /// assert!(store.path().exists());
+    /// let missing = chime::cluster::Sqlite::open("/no/such/dir/claims.db");
+    /// assert!(matches!(missing, Err(chime::Error::Store { backend: "sqlite", .. })));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Sqlite, Error> {
         let path = path.as_ref();
         refuse_network_filesystem(path)?;
@@ -79,6 +96,18 @@ impl Sqlite {
     }
 
     /// The database file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), chime::Error> {
+    /// let dir = std::env::temp_dir().join(format!("chime-doc-path-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let store = chime::cluster::Sqlite::open(dir.join("claims.db"))?;
+    /// assert_eq!(store.path(), dir.join("claims.db"));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -134,7 +163,7 @@ impl Sqlite {
             tx.commit().map_err(store)?;
             Ok(answer)
         });
-        task.await.map_err(|e| store(format!("the blocking task failed: {e}")))?
+        task.await.map_err(store)?
     }
 }
 
@@ -145,9 +174,9 @@ impl Coordinator for Sqlite {
 
     fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome> {
         if i64::try_from(claim.tick).is_err() {
-            return Box::pin(
-                async move { Err(store(format!("tick {} is past SQLite's INTEGER", claim.tick))) },
-            );
+            return Box::pin(async move {
+                Err(Error::store(BACKEND, format!("tick {} is past SQLite's INTEGER", claim.tick)))
+            });
         }
         let owned = claim.clone();
         Box::pin(self.apply(&claim.key, move |row| protocol::claim(row, &owned, owned.now_ms)))

@@ -1,22 +1,33 @@
-//! The firing pass: take what is due out of every shard, run it with no lock held, re-arm.
+//! The firing pass: take what is due out of every shard (rule 1), run it with no lock held after the
+//! start-of-run check (rule 2), hand the callbacks back (rule 3).
 
-use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::task::Waker;
 
-use super::Inner;
+use super::Driver;
 use super::shard::Wheels;
-use crate::timer::record::{CancelFn, ExpireFn, Record};
-use crate::timer::{CancelReason, Fire, Missed, TimerId};
+use super::state::{self, Finished, Lent, Start};
+use crate::id::TimerId;
+use crate::record::{CancelFn, CancelReason, ExpireFn, Fire, Record};
 use crate::wheel::Key;
 
 /// Entries taken from one shard per pass, so a storm of expiries never holds a lock for long.
 const BATCH: usize = 1024;
+/// Batches per pass before the driver yields to the runtime.
+const ROUNDS: usize = 16;
 
 enum Job {
     Wake(Waker),
-    Expire { key: Key, expire: ExpireFn, count: u64, missed: u64 },
+    /// `plain`: the record had no extras when lent; `epoch`: its shard's epoch then.
+    Expire {
+        key: Key,
+        expire: ExpireFn,
+        count: u64,
+        missed: u64,
+        plain: bool,
+        epoch: u64,
+    },
 }
 
 struct Due {
@@ -27,25 +38,22 @@ struct Due {
 
 /// A run that finished: what the driver hands back to its shard.
 struct Ran {
-    shard: u32,
-    key: Key,
+    id: TimerId,
     expire: ExpireFn,
     panicked: bool,
 }
 
-fn placeholder(_: &Fire) {}
-
-impl Inner {
+impl Driver {
     /// Runs what is due at `now`, in deadline order across shards. Returns `true` when it stopped
     /// with more due, so the caller yields to the runtime before the next pass (a callback that keeps
     /// re-arming itself at once must not starve every other task).
     pub(crate) fn fire_due(&self, now: u64) -> bool {
-        const ROUNDS: usize = 16;
         let mut due = Vec::new();
         let mut ran = Vec::new();
         for _ in 0..ROUNDS {
             for (n, shard) in self.shards.iter().enumerate() {
-                take_due(&mut shard.lock(), n as u32, now, &mut due);
+                let mut wheels = shard.lock();
+                take_due(&mut wheels, n as u32, shard.epoch(), now, &mut due);
             }
             if due.is_empty() {
                 return false;
@@ -56,26 +64,27 @@ impl Inner {
             for Due { deadline, shard, job } in due.drain(..) {
                 match job {
                     Job::Wake(waker) => waker.wake(),
-                    Job::Expire { key, mut expire, count, missed } => {
+                    Job::Expire { key, expire, count, missed, plain, epoch } => {
                         let id = TimerId { shard, key };
-                        // The run was lent out with the batch: a callback earlier in it, or another
-                        // thread, may have cancelled or re-armed the timer since. Then it must not run.
-                        match self.start_run(id, expire, missed) {
-                            Ok(lent) => expire = lent,
-                            Err(Some(orphan)) => {
-                                drop(orphan); // cancelled: its callback goes, outside the lock
+                        let shard_of = &self.shards[shard as usize];
+                        // Rule 2 without the lock: nothing that could have cancelled or re-armed a
+                        // plain timer happened in its shard since it was lent (a plain record has
+                        // no state to mark Running).
+                        let start = if plain && shard_of.epoch() == epoch {
+                            Start::Run(expire)
+                        } else {
+                            shard_of.with(|w| state::start(&mut w.timers, key, expire, missed))
+                        };
+                        let mut expire = match start {
+                            Start::Run(expire) => expire,
+                            Start::Cancelled(orphan) => {
+                                drop(orphan); // rule 6: dropped unlocked
                                 continue;
                             }
-                            Err(None) => continue, // re-armed: the callback is back in its entry
-                        }
-                        let fire = Fire {
-                            id,
-                            count,
-                            missed,
-                            scheduled: self.time.to_instant(deadline),
-                            fence: None,
-                            tick: None,
+                            Start::Rearmed => continue,
                         };
+                        let scheduled = self.time.to_instant(deadline);
+                        let fire = Fire { id, count, missed, scheduled, fence: None, tick: None };
                         let panicked = match catch_unwind(AssertUnwindSafe(|| expire(&fire))) {
                             Ok(()) => false,
                             Err(payload) => {
@@ -83,7 +92,7 @@ impl Inner {
                                 true
                             }
                         };
-                        ran.push(Ran { shard, key, expire, panicked });
+                        ran.push(Ran { id, expire, panicked });
                     }
                 }
             }
@@ -95,67 +104,47 @@ impl Inner {
         true
     }
 
-    /// Marks a lent run as started, if its timer is still there and still unarmed. Otherwise: a
-    /// cancelled timer's callback comes back as `Err(Some)` to be dropped; a re-armed timer gets its
-    /// callback (and the run count and missed ticks the loan took) back, `Err(None)`.
-    fn start_run(&self, id: TimerId, expire: ExpireFn, missed: u64) -> Result<ExpireFn, Option<ExpireFn>> {
-        let mut wheels = self.shards[id.shard as usize].lock();
-        let armed = wheels.timers.deadline(id.key).is_some();
-        let Some(record) = wheels.timers.get_mut(id.key) else { return Err(Some(expire)) };
-        if armed {
-            record.expire = expire;
-            if let Some(extras) = record.extras.as_mut() {
-                extras.count -= 1;
-                extras.missed += missed;
-                extras.lent = false;
-            }
-            return Err(None);
-        }
-        if let Some(extras) = record.extras.as_mut() {
-            extras.lent = false;
-            extras.running = true;
-        }
-        Ok(expire)
-    }
-
-    /// Gives each run's callback back to its entry and re-arms what recurs.
+    /// Rule 3 for each run of the batch, one lock per shard; then, unlocked, the cancel callbacks of
+    /// timers that panicked under `cancel_on_panic`, and the drops of what left the wheels.
     fn hand_back(&self, ran: &mut Vec<Ran>) {
         let now = self.time.now();
         let mut cancels: Vec<(TimerId, CancelFn)> = Vec::new();
         let mut dropped: Vec<Record> = Vec::new();
         let mut orphans: Vec<ExpireFn> = Vec::new();
-        for (n, shard) in self.shards.iter().enumerate() {
-            if !ran.iter().any(|r| r.shard as usize == n) {
-                continue;
-            }
-            let mut wheels = shard.lock();
-            for run in ran.iter_mut().filter(|r| r.shard as usize == n) {
-                let expire = mem::replace(&mut run.expire, Box::new(placeholder));
-                let id = TimerId { shard: run.shard, key: run.key };
-                match finish(&mut wheels, id, expire, run.panicked, now) {
+        // Stable: within a shard, runs are handed back in the order they ran (equal deadlines stay
+        // in arming order).
+        ran.sort_by_key(|r| r.id.shard);
+        let mut runs = ran.drain(..).peekable();
+        while let Some(first) = runs.next() {
+            let shard = first.id.shard;
+            let mut wheels = self.shards[shard as usize].lock();
+            for run in
+                std::iter::once(first).chain(std::iter::from_fn(|| runs.next_if(|r| r.id.shard == shard)))
+            {
+                match state::finish(&mut wheels.timers, run.id.key, run.expire, run.panicked, now) {
                     Finished::Kept => {}
                     Finished::Orphan(expire) => orphans.push(expire),
                     Finished::Removed(record) => dropped.push(record),
                     Finished::Cancelled(mut record) => {
                         if let Some(on_cancel) = record.extras.as_mut().and_then(|e| e.on_cancel.take()) {
-                            cancels.push((id, on_cancel));
+                            cancels.push((run.id, on_cancel));
                         }
                         dropped.push(record);
                     }
                 }
             }
         }
-        ran.clear();
         for (id, on_cancel) in cancels {
             self.run_cancel(id, on_cancel, CancelReason::Panicked);
         }
-        // User closures are dropped here, with no lock held: their destructors may call back in.
+        // Rule 6: user closures are dropped here, unlocked: their destructors may call back in.
         drop((dropped, orphans));
     }
 }
 
-/// Moves what is due in one shard into `due`, lending each timer's callback to the driver.
-fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
+/// Moves what is due in one shard into `due`: sleeping tasks' wakers, and timers' callbacks lent to
+/// the driver (rule 1).
+fn take_due(wheels: &mut Wheels, shard: u32, epoch: u64, now: u64, due: &mut Vec<Due>) {
     let limit = due.len() + BATCH;
     while due.len() < limit {
         let Some(key) = wheels.sleeps.poll(now) else { break };
@@ -167,65 +156,10 @@ fn take_due(wheels: &mut Wheels, shard: u32, now: u64, due: &mut Vec<Due>) {
     let limit = due.len() + BATCH;
     while due.len() < limit {
         let Some(key) = wheels.timers.poll(now) else { break };
-        let mut deadline = wheels.timers.scheduled(key).unwrap_or(now);
-        let Some(record) = wheels.timers.get_mut(key) else { continue };
-        let expire = mem::replace(&mut record.expire, Box::new(placeholder));
-        let (count, missed) = match record.extras.as_mut() {
-            Some(extras) => {
-                let mut missed = mem::take(&mut extras.missed);
-                if let (Some(grid), Missed::Skip) = (extras.grid.as_mut(), extras.plan.missed)
-                    && let Some((latest, skipped)) = grid.catch_up(extras.plan.interval, now)
-                {
-                    deadline = latest;
-                    missed += skipped;
-                }
-                extras.count += 1;
-                extras.lent = true;
-                (extras.count, missed)
-            }
-            None => (1, 0),
-        };
-        due.push(Due { deadline, shard, job: Job::Expire { key, expire, count, missed } });
+        if let Some(Lent { deadline, expire, count, missed, plain }) =
+            state::lend(&mut wheels.timers, key, now)
+        {
+            due.push(Due { deadline, shard, job: Job::Expire { key, expire, count, missed, plain, epoch } });
+        }
     }
-}
-
-enum Finished {
-    /// The entry stays: re-armed, or an owned one-shot now idle.
-    Kept,
-    /// The entry is gone (cancelled during its run): the callback has no home.
-    Orphan(ExpireFn),
-    /// The entry is done and removed.
-    Removed(Record),
-    /// Cancelled because its callback panicked: run its cancel callback.
-    Cancelled(Record),
-}
-
-/// Decides a timer's future after a run that ended at `now`.
-fn finish(wheels: &mut Wheels, id: TimerId, expire: ExpireFn, panicked: bool, now: u64) -> Finished {
-    let timers = &mut wheels.timers;
-    let Some(record) = timers.get_mut(id.key) else { return Finished::Orphan(expire) };
-    record.expire = expire;
-    let rearmed = timers.deadline(id.key).is_some();
-    let record = timers.get_mut(id.key).expect("checked above");
-    let Some(extras) = record.extras.as_mut() else {
-        return if rearmed {
-            Finished::Kept
-        } else {
-            Finished::Removed(timers.remove(id.key).expect("present"))
-        };
-    };
-    extras.running = false;
-    if rearmed {
-        return Finished::Kept; // rescheduled or re-armed from inside its own run
-    }
-    if panicked && extras.cancel_on_panic {
-        return Finished::Cancelled(timers.remove(id.key).expect("present"));
-    }
-    if let Some(grid) = extras.grid.as_mut() {
-        let (deadline, missed) = grid.advance(extras.plan.interval, extras.plan.missed, now);
-        extras.missed = missed;
-        timers.rearm(id.key, deadline);
-        return Finished::Kept;
-    }
-    if extras.owned { Finished::Kept } else { Finished::Removed(timers.remove(id.key).expect("present")) }
 }

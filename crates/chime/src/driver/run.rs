@@ -1,73 +1,107 @@
-//! The driver task's loop: fire what is due, sleep until the next deadline or a notification.
+//! The driver's task: fire what is due, sleep until the next deadline or a notification (rule 7),
+//! park when nobody can arm any more but stray holders (rule 8), stop for good on shutdown or when
+//! its runtime drops it (rule 9).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Inner;
-use crate::events::Lifecycle;
+use super::Driver;
 
-/// Runs until the scheduler stops, or until no handle is left and nothing is pending.
-///
-/// The exit guard is made before the first poll, so a runtime that drops the task unpolled still
-/// cancels what is pending.
-pub(crate) fn run(inner: Arc<Inner>) -> impl Future<Output = ()> + Send + 'static {
-    let stop = StopOnExit(inner.clone());
+/// The driver's task, to be spawned on its runtime. The exit guard is made before the first poll,
+/// so a runtime that drops the task unpolled still cancels what is pending.
+pub(crate) fn run(driver: Arc<Driver>) -> impl Future<Output = ()> + Send + 'static {
+    let exit = Exit { driver: driver.clone(), parked: false };
     async move {
-        let _stop = stop;
-        drive(inner).await;
+        let mut exit = exit; // moved in whole: a field capture would drop the guard at once
+        exit.parked = drive(&driver).await == Ending::Parked;
     }
 }
 
-async fn drive(inner: Arc<Inner>) {
-    for stage in [Lifecycle::Starting, Lifecycle::Started] {
-        drop(inner.registry.lifecycle.deliver(&stage));
-    }
-    let sleep = tokio::time::sleep_until(inner.time.to_instant(0));
+/// Rule 8: starts the task of a parked driver again.
+pub(crate) fn respawn(driver: &Arc<Driver>) {
+    driver.runtime.spawn(run(driver.clone()));
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    Stopped,
+    Parked,
+}
+
+async fn drive(driver: &Driver) -> Ending {
+    let sleep = tokio::time::sleep_until(driver.time.to_instant(0));
     tokio::pin!(sleep);
     loop {
-        inner.wake_at.store(u64::MAX, Ordering::SeqCst);
-        if inner.is_stopped() {
-            return;
+        driver.passes.fetch_add(1, Ordering::Relaxed);
+        driver.handshake.awake();
+        if driver.is_stopped() {
+            return Ending::Stopped;
         }
-        if inner.fire_due(inner.time.now()) {
+        if driver.fire_due(driver.time.now()) {
             tokio::task::yield_now().await;
             continue;
         }
-        let next = inner.shards.iter().filter_map(|s| s.lock().next_deadline()).min();
-        match next {
+        match driver.next_deadline() {
             Some(at) => {
-                inner.wake_at.store(at, Ordering::SeqCst);
-                sleep.as_mut().reset(inner.time.to_instant(at));
+                driver.handshake.sleeping_until(at);
+                sleep.as_mut().reset(driver.time.to_instant(at));
                 tokio::select! {
                     biased;
-                    () = inner.notify.notified() => {}
+                    () = driver.notify.notified() => {}
                     () = &mut sleep => {}
                 }
             }
-            // Nobody can arm again: no handle, and no sleep or watch (they hold the state, not a
-            // handle).
-            None if inner.handles.load(Ordering::SeqCst) == 0 && Arc::strong_count(&inner) <= 2 => return,
-            // No handle left, but a sleep or watch still holds the state: whoever drops last may
-            // have notified before letting go of it, so look again now and then.
-            None if inner.handles.load(Ordering::SeqCst) == 0 => {
-                tokio::select! {
-                    () = inner.notify.notified() => {}
-                    () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            None if driver.handles_gone.load(Ordering::SeqCst) => {
+                if driver.handshake.park(|| driver.next_deadline().is_some()) {
+                    return Ending::Parked;
                 }
             }
-            None => inner.notify.notified().await,
+            None => driver.notify.notified().await,
         }
     }
 }
 
-/// Whatever ends the driver (stop, no users left, or the runtime dropping the task) cancels what is
-/// left with `Shutdown`, so no cancel callback is ever lost.
-struct StopOnExit(Arc<Inner>);
+impl Driver {
+    /// The earliest time any shard may have something due.
+    fn next_deadline(&self) -> Option<u64> {
+        self.shards.iter().filter_map(|s| s.lock().next_deadline()).min()
+    }
 
-impl Drop for StopOnExit {
+    /// Waits until the driver's task has ended for good (after [`stop`](Self::stop)).
+    pub(crate) async fn task_exited(&self) {
+        loop {
+            let exited = self.task_exit.notified();
+            tokio::pin!(exited);
+            exited.as_mut().enable();
+            if self.task_done.load(Ordering::Acquire) {
+                return;
+            }
+            exited.await;
+        }
+    }
+
+    /// Passes of the loop so far (for tests of idleness).
+    #[cfg(all(test, not(chime_loom)))]
+    pub(crate) fn passes(&self) -> u64 {
+        self.passes.load(Ordering::Relaxed)
+    }
+}
+
+/// Whatever ends the task, but parking (a stop, or the runtime dropping it), cancels what is left
+/// with `Shutdown`, so no cancel callback is ever lost.
+struct Exit {
+    driver: Arc<Driver>,
+    parked: bool,
+}
+
+impl Drop for Exit {
     fn drop(&mut self) {
-        self.0.stop();
-        self.0.driver_done.store(true, Ordering::Release);
-        self.0.driver_exit.notify_waiters();
+        if self.parked {
+            return;
+        }
+        self.driver.stop();
+        self.driver.task_done.store(true, Ordering::Release);
+        self.driver.task_exit.notify_waiters();
     }
 }

@@ -12,9 +12,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 
-use spin::mutex::{SpinMutex, SpinMutexGuard};
+use crate::sync::{AtomicU64, Lock};
 
-use crate::timer::record::Record;
+use crate::record::Record;
 use crate::wheel::Wheel;
 
 /// The contents of a shard's lock.
@@ -34,29 +34,42 @@ impl Wheels {
     }
 }
 
-/// How a waiter waits for a shard: a few spins, then it yields its thread to the holder.
-pub(crate) struct SpinThenYield;
+/// Padded to its own cache lines so two threads' shards never share one.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    wheels: Lock<Wheels>,
+    /// Counts the operations that can make a lent run stale (cancel, reschedule, re-arm, detach,
+    /// stop). Changed only under the lock, read without it: a lent run of a plain timer whose
+    /// shard's epoch has not moved since it was lent starts without taking the lock (rule 2).
+    epoch: AtomicU64,
+}
 
-impl spin::RelaxStrategy for SpinThenYield {
-    fn relax() {
-        for _ in 0..8 {
-            std::hint::spin_loop();
-        }
-        std::thread::yield_now();
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { wheels: Lock::new(Wheels::default()), epoch: AtomicU64::new(0) }
     }
 }
 
-/// Padded to its own cache lines so two threads' shards never share one.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Shard {
-    wheels: SpinMutex<Wheels, SpinThenYield>,
-}
-
 impl Shard {
+    /// The shard's epoch (see the field).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves the epoch on; the caller holds the lock (`_held` proves it), so a load and a store
+    /// suffice.
+    pub(crate) fn bump(&self, _held: &mut Wheels) {
+        self.epoch.store(self.epoch.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+
     /// Locks the shard. No user code ever runs under this lock.
-    pub(crate) fn lock(&self) -> SpinMutexGuard<'_, Wheels, SpinThenYield> {
+    pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = Wheels> + '_ {
         self.wheels.lock()
+    }
+
+    /// Runs `f` under the shard's lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Wheels) -> R) -> R {
+        f(&mut self.lock())
     }
 }
 

@@ -3,10 +3,11 @@
 //! A sleep is removed from its wheel before its task is woken, so a task that finds its entry gone
 //! knows its deadline has passed (or the scheduler stopped).
 
+use std::sync::Arc;
 use std::task::Waker;
 
-use super::Inner;
-use crate::Error;
+use super::Driver;
+use crate::error::Error;
 use crate::wheel::Key;
 
 /// Where a sleeping task's waker is.
@@ -16,8 +17,8 @@ pub(crate) struct SleepKey {
     key: Key,
 }
 
-impl Inner {
-    pub(crate) fn insert_sleep(&self, deadline: u64, waker: Waker) -> Result<SleepKey, Error> {
+impl Driver {
+    pub(crate) fn insert_sleep(self: &Arc<Self>, deadline: u64, waker: Waker) -> Result<SleepKey, Error> {
         let (shard, wheels) = self.local_shard();
         let mut wheels = wheels.lock();
         if self.is_stopped() {

@@ -14,12 +14,12 @@ use super::builder::Config;
 use super::fire::{Handler, Report};
 use super::store::DurableStore;
 use crate::clock::TimeBase;
-use crate::driver::Inner;
+use crate::driver::Driver;
 use crate::{Error, Scheduler};
 
 /// What the handle and its runner share.
 pub(crate) struct Shared {
-    pub(crate) inner: std::sync::Weak<Inner>,
+    pub(crate) driver: std::sync::Weak<Driver>,
     pub(crate) time: TimeBase,
     pub(crate) store: Arc<dyn DurableStore>,
     pub(crate) member: String,
@@ -51,8 +51,8 @@ impl Shared {
         let mut names: Vec<String> = handlers.keys().cloned().collect();
         names.sort();
         Arc::new(Shared {
-            inner: Arc::downgrade(&sched.inner),
-            time: sched.inner.time,
+            driver: Arc::downgrade(sched.driver()),
+            time: sched.driver().time,
             store,
             member: crate::cluster::member_id(),
             handlers,

@@ -4,20 +4,20 @@
 //! A handler has finished with an event when it takes the next one from its queue (or ends), as in
 //! Copas, where a handler's `pop` marks the previous event handled.
 
-mod lifecycle;
+mod dispatch;
 mod named;
 
-pub use lifecycle::Lifecycle;
+pub use dispatch::{Dispatch, Subscription};
 pub use named::{NamedEvent, NamedEvents};
 
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
 
-use crate::worker::{ItemState, Queue, Ticket, Worker};
-use crate::{Elapsed, Scheduler};
+use crate::scheduler::registry::{Announce, BoxFuture};
+use crate::scheduler::{Lifecycle, Scheduler};
+use crate::worker::{Queue, Ticket, Worker};
 
 type Filter<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
 
@@ -66,7 +66,16 @@ impl<E: Clone + Send + 'static> Bus<E> {
     }
 }
 
+impl Announce for Bus<Lifecycle> {
+    fn announce(&self, stage: Lifecycle) -> BoxFuture<'static, ()> {
+        let tickets = self.deliver(&stage);
+        Box::pin(async move { dispatch::all_done(&tickets).await })
+    }
+}
+
 /// A typed event bus; made by [`Scheduler::events`]. Cheap to clone; clones share subscribers.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -82,7 +91,8 @@ impl<E: Clone + Send + 'static> Bus<E> {
 ///     while let Some(event) = queue.pop().await { log.lock().unwrap().push(event); }
 /// });
 /// events.dispatch(MyEvent::Start).wait().await;   // the handler has finished with it
-/// assert_eq!(*seen.lock().unwrap(), vec![MyEvent::Start]);
+/// events.dispatch(MyEvent::Stop).wait().await;
+/// assert_eq!(*seen.lock().unwrap(), vec![MyEvent::Start, MyEvent::Stop]);
 /// # }
 /// ```
 pub struct Events<E> {
@@ -104,32 +114,85 @@ impl<E> fmt::Debug for Events<E> {
 }
 
 impl Scheduler {
-    /// A new typed event bus (Copas' `eventer.decorate`, done with a Rust type).
+    /// A new typed event bus, with no subscriber yet; each call makes a bus of its own.
+    ///
+    /// In Copas this is `copas.eventer.decorate(obj, {"start", "stop"})`; here the events are the
+    /// values of a Rust type (for a bus named by strings, see [`named_events`](Self::named_events)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// #[derive(Clone)]
+    /// enum Module { Start, Stop }
+    ///
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<Module>();
+    /// assert_eq!(events.subscribers(), 0);
+    /// assert_eq!(events.dispatch(Module::Start).delivered(), 0, "nobody listens yet");
+    /// assert_eq!(sched.events::<Module>().dispatch(Module::Stop).delivered(), 0);
+    /// # }
+    /// ```
     pub fn events<E: Clone + Send + 'static>(&self) -> Events<E> {
         Events { sched: self.clone(), bus: Arc::new(Bus::default()), lifecycle: false }
     }
 
     /// The scheduler's own lifecycle events: [`Lifecycle::Starting`] and [`Lifecycle::Started`] when
     /// the driver first runs (subscribe before the first `.await` after starting to see them),
-    /// [`Lifecycle::Stopping`] and [`Lifecycle::Stopped`] during [`shutdown`](Self::shutdown).
+    /// [`Lifecycle::Stopping`] and [`Lifecycle::Stopped`] during [`shutdown`](Self::shutdown), which
+    /// waits for the handlers of each.
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use chime::Lifecycle;
     /// let sched = chime::Scheduler::start();
-    /// let _sub = sched.lifecycle().subscribe(|mut queue: chime::Queue<chime::Lifecycle>| async move {
-    ///     while let Some(stage) = queue.pop().await { println!("{stage:?}"); }
+    /// let stages = Arc::new(Mutex::new(Vec::new()));
+    /// let log = stages.clone();
+    /// let _sub = sched.lifecycle().subscribe(move |mut queue: chime::Queue<Lifecycle>| async move {
+    ///     while let Some(stage) = queue.pop().await { log.lock().unwrap().push(stage); }
     /// });
-    /// sched.shutdown().await;   // prints Starting, Started, Stopping, Stopped
+    /// sched.sleep(std::time::Duration::from_millis(10)).await;   // the program runs
+    /// sched.shutdown().await;
+    /// use Lifecycle::*;
+    /// assert_eq!(*stages.lock().unwrap(), [Starting, Started, Stopping, Stopped]);
     /// # }
     /// ```
+    ///
+    /// These are Copas' own events, which it dispatches once the eventer is loaded, as its loop
+    /// starts and stops.
     pub fn lifecycle(&self) -> Events<Lifecycle> {
-        Events { sched: self.clone(), bus: self.inner.registry.lifecycle.clone(), lifecycle: true }
+        let bus = self.shared.registry.lifecycle(Bus::<Lifecycle>::default);
+        Events { sched: self.clone(), bus, lifecycle: true }
     }
 }
 
 impl<E: Clone + Send + 'static> Events<E> {
     /// Runs `handler` as a worker that receives every event dispatched from now on; unsubscribes when
     /// the returned [`Subscription`] is dropped (the handler then drains what it was sent, and ends).
+    ///
+    /// Copas' `copas:subscribe(obj, handler)`: the handler is a worker popping its own queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<u32>();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let subscription = events.subscribe(move |mut queue: chime::Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         let _ = tx.send(n * 10);
+    ///     }
+    /// });
+    /// assert_eq!(events.dispatch(4).delivered(), 1);
+    /// assert_eq!(rx.recv().await, Some(40));
+    /// drop(subscription);                  // unsubscribes: the handler ends
+    /// assert_eq!(rx.recv().await, None);
+    /// # }
+    /// ```
     pub fn subscribe<F, Fut>(&self, handler: F) -> Subscription
     where
         F: FnOnce(Queue<E>) -> Fut + Send + 'static,
@@ -161,85 +224,54 @@ impl<E: Clone + Send + 'static> Events<E> {
         }
     }
 
-    /// Sends `event` to every subscriber. The [`Dispatch`] tells when they have all finished with it.
+    /// Sends `event` to every subscriber: a clone each, queued for its handler; it does not wait for
+    /// them. The [`Dispatch`] tells when they have all finished with it.
+    ///
+    /// Copas' `obj:dispatch(event, ...)`, whose handlers likewise run later, as workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<&'static str>();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let mut subscriptions = Vec::new();
+    /// for _ in 0..2 {
+    ///     let log = seen.clone();
+    ///     subscriptions.push(events.subscribe(move |mut queue: chime::Queue<&'static str>| async move {
+    ///         while let Some(event) = queue.pop().await { log.lock().unwrap().push(event); }
+    ///     }));
+    /// }
+    /// let dispatch = events.dispatch("start");
+    /// assert_eq!(dispatch.delivered(), 2);
+    /// dispatch.wait().await;
+    /// assert_eq!(*seen.lock().unwrap(), ["start", "start"]);
+    /// # }
+    /// ```
     pub fn dispatch(&self, event: E) -> Dispatch {
         Dispatch { tickets: self.bus.deliver(&event), sched: self.sched.clone() }
     }
 
     /// Current subscribers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let events = sched.events::<()>();
+    /// let subscription = events.subscribe(|mut queue: chime::Queue<()>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// assert_eq!(events.subscribers(), 1);
+    /// assert_eq!(events.clone().subscribers(), 1, "clones share subscribers");
+    /// drop(subscription);
+    /// assert_eq!(events.subscribers(), 0);
+    /// # }
+    /// ```
     pub fn subscribers(&self) -> usize {
         self.bus.lock().len()
-    }
-}
-
-/// A handler's subscription; dropping it unsubscribes.
-#[must_use = "dropping a Subscription unsubscribes at once"]
-pub struct Subscription {
-    unsubscribe: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").finish_non_exhaustive()
-    }
-}
-
-impl Subscription {
-    /// Unsubscribes now (the same as dropping).
-    pub fn unsubscribe(mut self) {
-        if let Some(unsubscribe) = self.unsubscribe.take() {
-            unsubscribe();
-        }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(unsubscribe) = self.unsubscribe.take() {
-            unsubscribe();
-        }
-    }
-}
-
-/// One dispatched event, on its way to every subscriber.
-#[derive(Debug)]
-#[must_use = "a Dispatch does nothing; await .wait() to know the handlers finished"]
-pub struct Dispatch {
-    tickets: Vec<Ticket>,
-    sched: Scheduler,
-}
-
-impl Dispatch {
-    /// How many handlers it was delivered to.
-    pub fn delivered(&self) -> usize {
-        self.tickets.len()
-    }
-
-    /// Each delivery's state, in subscription order.
-    pub fn states(&self) -> Vec<ItemState> {
-        self.tickets.iter().map(Ticket::state).collect()
-    }
-
-    /// Waits until every handler has finished with the event (or will never: it was cancelled, the
-    /// handler failed or ended without taking it).
-    pub async fn wait(&self) {
-        for ticket in &self.tickets {
-            ticket.done().await;
-        }
-    }
-
-    /// [`wait`](Self::wait), bounded by `timeout` on chime's wheel.
-    ///
-    /// # Errors
-    ///
-    /// [`Elapsed`] when a handler has not finished with the event in time (it is stuck, or never took
-    /// it).
-    pub async fn wait_timeout(&self, timeout: Duration) -> Result<(), Elapsed> {
-        self.sched.timeout(timeout, self.wait()).await
-    }
-
-    /// Withdraws the event from the handlers that have not taken it yet; returns how many.
-    pub fn cancel(&self) -> usize {
-        self.tickets.iter().filter(|t| t.cancel()).count()
     }
 }

@@ -6,9 +6,27 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Dispatch, Events, Subscription};
-use crate::{Error, Queue, Scheduler};
+use crate::error::Error;
+use crate::scheduler::Scheduler;
+use crate::worker::Queue;
 
 /// An event of a [`NamedEvents`] bus: its name and its data.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// let sched = chime::Scheduler::start();
+/// let bus = sched.named_events::<&'static str>(&["start", "stop"]);
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let _sub = bus.subscribe(move |mut queue: chime::Queue<chime::NamedEvent<&'static str>>| async move {
+///     while let Some(event) = queue.pop().await { let _ = tx.send(event); }
+/// });
+/// bus.dispatch("stop", "bye")?.wait().await;
+/// let event = rx.recv().await.unwrap();
+/// assert_eq!((event.name(), *event.data()), ("stop", "bye"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedEvent<D = ()> {
     name: Arc<str>,
@@ -17,16 +35,64 @@ pub struct NamedEvent<D = ()> {
 
 impl<D> NamedEvent<D> {
     /// The event's name, one of the bus's declared names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let bus = sched.named_events::<u32>(&["start", "stop"]);
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let _sub = bus.subscribe(move |mut queue: chime::Queue<chime::NamedEvent<u32>>| async move {
+    ///     while let Some(event) = queue.pop().await { let _ = tx.send(event); }
+    /// });
+    /// bus.dispatch("start", 7)?.wait().await;
+    /// let event = rx.recv().await.unwrap();
+    /// assert_eq!(event.name(), "start");
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The data dispatched with it.
+    /// The data dispatched with it (Copas passes it as the dispatch's extra arguments).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let bus = sched.named_events::<u32>(&["start", "stop"]);
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let _sub = bus.subscribe(move |mut queue: chime::Queue<chime::NamedEvent<u32>>| async move {
+    ///     while let Some(event) = queue.pop().await { let _ = tx.send(event); }
+    /// });
+    /// bus.dispatch("start", 7)?.wait().await;
+    /// let event = rx.recv().await.unwrap();
+    /// assert_eq!(*event.data(), 7);
+    /// # Ok(()) }
+    /// ```
     pub fn data(&self) -> &D {
         &self.data
     }
 
     /// The data, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let bus = sched.named_events::<u32>(&["start", "stop"]);
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let _sub = bus.subscribe(move |mut queue: chime::Queue<chime::NamedEvent<u32>>| async move {
+    ///     while let Some(event) = queue.pop().await { let _ = tx.send(event); }
+    /// });
+    /// bus.dispatch("start", 7)?.wait().await;
+    /// let event = rx.recv().await.unwrap();
+    /// assert_eq!(event.into_data(), 7);
+    /// # Ok(()) }
+    /// ```
     pub fn into_data(self) -> D {
         self.data
     }
@@ -34,6 +100,8 @@ impl<D> NamedEvent<D> {
 
 /// A bus declared with a fixed list of event names; an unknown name is an error, never a silent
 /// no-op. Made by [`Scheduler::named_events`].
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -64,14 +132,41 @@ impl<D> fmt::Debug for NamedEvents<D> {
 }
 
 impl Scheduler {
-    /// A bus with the event names `names`, carrying data of type `D`.
+    /// A bus with the event names `names`, carrying data of type `D`; dispatching any other name
+    /// is an error.
+    ///
+    /// Copas' `copas.eventer.decorate(my_module, {"start", "txerror", "rxerror", "stop"})`, for
+    /// callers that name events at run time (a Lua bridge); Rust code may prefer a typed
+    /// [`events`](Self::events) bus.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let module = sched.named_events::<()>(&["start", "stop"]);
+    /// assert_eq!(module.names().collect::<Vec<_>>(), ["start", "stop"]);
+    /// assert!(module.dispatch("start", ()).is_ok());
+    /// assert!(module.dispatch("restart", ()).is_err());
+    /// # }
+    /// ```
     pub fn named_events<D: Clone + Send + 'static>(&self, names: &[&str]) -> NamedEvents<D> {
         NamedEvents { events: self.events(), names: names.iter().map(|&n| Arc::from(n)).collect() }
     }
 }
 
 impl<D: Clone + Send + 'static> NamedEvents<D> {
-    /// The declared names.
+    /// The declared names, in declaration order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// let module = sched.named_events::<()>(&["start", "txerror", "rxerror", "stop"]);
+    /// assert_eq!(module.names().last(), Some("stop"));
+    /// # }
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(|n| &**n)
     }
@@ -89,12 +184,51 @@ impl<D: Clone + Send + 'static> NamedEvents<D> {
     /// # Errors
     ///
     /// [`Error::UnknownEvent`] for a name the bus was not declared with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let module = sched.named_events::<String>(&["start", "stop"]);
+    /// let _sub = module.subscribe(|mut queue: chime::Queue<chime::NamedEvent<String>>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// let dispatch = module.dispatch("start", "start data 1".to_string())?;
+    /// assert_eq!(dispatch.delivered(), 1);
+    /// assert_eq!(
+    ///     module.dispatch("restart", String::new()).unwrap_err(),
+    ///     chime::Error::UnknownEvent("restart".to_string()),
+    /// );
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// In Copas: `self:dispatch("start", "start data 1")`.
     pub fn dispatch(&self, name: &str, data: D) -> Result<Dispatch, Error> {
         let name = self.lookup(name)?;
         Ok(self.events.dispatch(NamedEvent { name, data }))
     }
 
-    /// Subscribes `handler` to every event of the bus.
+    /// Subscribes `handler` to every event of the bus (Copas' `copas:subscribe(obj, handler)`);
+    /// dropping the [`Subscription`] unsubscribes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use std::sync::{Arc, Mutex};
+    /// let sched = chime::Scheduler::start();
+    /// let module = sched.named_events::<()>(&["start", "stop"]);
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let _sub = module.subscribe(move |mut queue: chime::Queue<chime::NamedEvent>| async move {
+    ///     while let Some(event) = queue.pop().await { log.lock().unwrap().push(event.name().to_string()); }
+    /// });
+    /// module.dispatch("start", ())?.wait().await;
+    /// module.dispatch("stop", ())?.wait().await;
+    /// assert_eq!(*seen.lock().unwrap(), ["start", "stop"]);
+    /// # Ok(()) }
+    /// ```
     pub fn subscribe<F, Fut>(&self, handler: F) -> Subscription
     where
         F: FnOnce(Queue<NamedEvent<D>>) -> Fut + Send + 'static,
@@ -108,6 +242,25 @@ impl<D: Clone + Send + 'static> NamedEvents<D> {
     /// # Errors
     ///
     /// [`Error::UnknownEvent`] naming the first name the bus was not declared with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let module = sched.named_events::<()>(&["start", "txerror", "rxerror", "stop"]);
+    /// let _errors = module.subscribe_to(&["txerror", "rxerror"], |mut queue: chime::Queue<chime::NamedEvent>| async move {
+    ///     while let Some(event) = queue.pop().await { eprintln!("{} happened", event.name()); }
+    /// })?;
+    /// assert_eq!(module.dispatch("txerror", ())?.delivered(), 1);
+    /// assert_eq!(module.dispatch("start", ())?.delivered(), 0, "not subscribed to");
+    /// let typo = module.subscribe_to(&["stop", "tx_error"], |_queue: chime::Queue<chime::NamedEvent>| async {});
+    /// assert_eq!(typo.unwrap_err(), chime::Error::UnknownEvent("tx_error".to_string()));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas subscribes a handler to the events it names, as in
+    /// `copas:subscribe(my_app, my_app.before_start, ...)`.
     pub fn subscribe_to<F, Fut>(&self, names: &[&str], handler: F) -> Result<Subscription, Error>
     where
         F: FnOnce(Queue<NamedEvent<D>>) -> Fut + Send + 'static,

@@ -6,7 +6,7 @@
 
 use std::os::fd::OwnedFd;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rustix::io::Errno;
 use rustix::time::{
@@ -16,7 +16,9 @@ use rustix::time::{
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
-use crate::{Clock, Error};
+use super::times::{Arming, Start, Times};
+use crate::clock::Clock;
+use crate::error::Error;
 
 /// A ticker backed by a kernel `timerfd`.
 #[derive(Debug)]
@@ -27,8 +29,6 @@ pub(crate) struct KernelTicker {
     #[cfg(test)]
     fault: Option<Errno>,
 }
-
-type Times = (Option<Duration>, Option<Duration>);
 
 fn clock_id(clock: Clock) -> TimerfdClockId {
     match clock {
@@ -49,13 +49,14 @@ fn timespec(option: &'static str, duration: Duration) -> Result<Timespec, Error>
     Ok(Timespec { tv_sec, tv_nsec: i64::from(duration.subsec_nanos()) })
 }
 
+/// A `timespec` the kernel reports; zero (disarmed, or a one-shot's interval) is `None`.
 fn duration(spec: &Timespec) -> Option<Duration> {
     let d = Duration::new(u64::try_from(spec.tv_sec).ok()?, u32::try_from(spec.tv_nsec).ok()?);
     (!d.is_zero()).then_some(d)
 }
 
 fn times(spec: &Itimerspec) -> Times {
-    (duration(&spec.it_value), duration(&spec.it_interval))
+    Times { remaining: duration(&spec.it_value), interval: duration(&spec.it_interval) }
 }
 
 const ZERO: Timespec = Timespec { tv_sec: 0, tv_nsec: 0 };
@@ -73,7 +74,7 @@ impl KernelTicker {
         // `AsyncFd::new` is deprecated because a generic `T` might report a different descriptor over
         // time; an `OwnedFd` reports the one it owns until dropped, and the ticker never swaps it.
         #[allow(deprecated)]
-        let fd = AsyncFd::new(fd).map_err(|e| Error::io("registering the timerfd with tokio", e))?;
+        let fd = crate::unwind::register("registering the timerfd with tokio", || AsyncFd::new(fd))?;
         Ok(KernelTicker {
             fd,
             clock,
@@ -86,40 +87,35 @@ impl KernelTicker {
         self.clock
     }
 
-    fn set(
-        &mut self,
-        flags: TimerfdTimerFlags,
-        value: Timespec,
-        interval: Option<Duration>,
-    ) -> Result<Times, Error> {
-        let it_interval = match interval {
-            Some(interval) if !value_is_zero(&value) => timespec("interval", interval)?,
-            _ => ZERO,
+    /// Arms (or disarms) the timerfd; the kernel resets its count. Returns the previous times.
+    pub(crate) fn arm(&mut self, arming: Arming) -> Result<Times, Error> {
+        let (flags, value) = match arming.start {
+            Start::Disarm => (TimerfdTimerFlags::empty(), ZERO),
+            Start::After(initial) => (TimerfdTimerFlags::empty(), timespec("initial", initial)?),
+            Start::At(deadline) => (TimerfdTimerFlags::ABSTIME, self.on_own_clock(deadline)?),
+            Start::AtSystem(deadline) => {
+                if self.clock != Clock::Realtime {
+                    return Err(Error::invalid(
+                        "deadline",
+                        "a SystemTime deadline needs a Clock::Realtime ticker",
+                    ));
+                }
+                let since_epoch = deadline
+                    .duration_since(UNIX_EPOCH)
+                    .map_err(|_| Error::invalid("deadline", "is before 1970 (the realtime clock's epoch)"))?;
+                let value = timespec("deadline", since_epoch.max(Duration::from_nanos(1)))?;
+                (TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET, value)
+            }
         };
+        let it_interval = arming.interval.map_or(Ok(ZERO), |interval| timespec("interval", interval))?;
         let new = Itimerspec { it_interval, it_value: value };
         let old = timerfd_settime(&self.fd, flags, &new).map_err(|e| errno("timerfd_settime", e))?;
-        // The count of a re-armed timerfd starts again at 0, as the ticker's contract says.
         Ok(times(&old))
     }
 
-    pub(crate) fn settime(
-        &mut self,
-        initial: Option<Duration>,
-        interval: Option<Duration>,
-    ) -> Result<Times, Error> {
-        let value = match initial {
-            Some(initial) => timespec("initial", initial)?,
-            None => ZERO,
-        };
-        self.set(TimerfdTimerFlags::empty(), value, interval)
-    }
-
-    /// Arms at an instant of the monotonic clock (tokio's `Instant`), converted to this ticker's clock.
-    pub(crate) fn settime_at(
-        &mut self,
-        deadline: Instant,
-        interval: Option<Duration>,
-    ) -> Result<Times, Error> {
+    /// An instant of the monotonic clock (tokio's `Instant`) as an absolute time of this ticker's
+    /// clock.
+    fn on_own_clock(&self, deadline: Instant) -> Result<Timespec, Error> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let now = rustix::time::clock_gettime(match self.clock {
             Clock::Monotonic => rustix::time::ClockId::Monotonic,
@@ -129,28 +125,11 @@ impl KernelTicker {
         let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
         let at =
             now.checked_add(remaining).ok_or_else(|| Error::invalid("deadline", "overflows the clock"))?;
-        let value = timespec("deadline", at.max(Duration::from_nanos(1)))?;
-        self.set(TimerfdTimerFlags::ABSTIME, value, interval)
-    }
-
-    /// Arms at a wall-clock deadline; a realtime ticker then notices clock changes.
-    pub(crate) fn settime_at_system(
-        &mut self,
-        deadline: SystemTime,
-        interval: Option<Duration>,
-    ) -> Result<Times, Error> {
-        if self.clock != Clock::Realtime {
-            return Err(Error::invalid("deadline", "a SystemTime deadline needs a Clock::Realtime ticker"));
-        }
-        let since_epoch = deadline
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::invalid("deadline", "is before 1970 (the realtime clock's epoch)"))?;
-        let value = timespec("deadline", since_epoch.max(Duration::from_nanos(1)))?;
-        self.set(TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET, value, interval)
+        timespec("deadline", at.max(Duration::from_nanos(1)))
     }
 
     pub(crate) fn gettime(&self) -> Times {
-        timerfd_gettime(&self.fd).map(|spec| times(&spec)).unwrap_or((None, None))
+        timerfd_gettime(&self.fd).map(|spec| times(&spec)).unwrap_or_default()
     }
 
     /// One non-blocking read: `Ok(None)` when nothing has expired yet.
@@ -162,11 +141,10 @@ impl KernelTicker {
         let mut buf = [0u8; 8];
         match rustix::io::read(self.fd.get_ref(), &mut buf) {
             Ok(8) => Ok(Some(u64::from_ne_bytes(buf))),
-            Ok(n) => Err(Error::Io {
-                op: "read(timerfd)",
-                kind: std::io::ErrorKind::UnexpectedEof,
-                message: format!("read {n} of 8 bytes"),
-            }),
+            Ok(n) => Err(Error::io(
+                "read(timerfd)",
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("read {n} of 8 bytes")),
+            )),
             Err(Errno::AGAIN) => Ok(None),
             Err(e) => Err(read_error(e)),
         }
@@ -181,7 +159,7 @@ impl KernelTicker {
             if let Some(count) = self.read_now()? {
                 return Poll::Ready(Ok(count));
             }
-            if self.gettime().0.is_none() {
+            if self.gettime().remaining.is_none() {
                 return Poll::Ready(Err(Error::NotArmed));
             }
             let mut guard =
@@ -194,10 +172,6 @@ impl KernelTicker {
     pub(crate) fn inject_read_error(&mut self, errno: Errno) {
         self.fault = Some(errno);
     }
-}
-
-fn value_is_zero(spec: &Timespec) -> bool {
-    spec.tv_sec == 0 && spec.tv_nsec == 0
 }
 
 /// What a failed `read` on the timerfd means.

@@ -7,23 +7,44 @@
 
 #[cfg(target_os = "linux")]
 mod kernel;
+mod read;
+mod times;
 mod wheel;
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use times::{Arming, Start};
+
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::{Clock, Error, Missed, Scheduler};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::record::Missed;
+use crate::scheduler::Scheduler;
 
 /// The previous `(remaining, interval)` of a ticker, as `settime` returns it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+/// # use std::time::Duration;
+/// # let secs = Duration::from_secs;
+/// let sched = chime::Scheduler::start();
+/// let mut ticker = sched.ticker();
+/// let before: chime::TickerTimes = ticker.settime(Some(secs(5)), Some(secs(1)))?;
+/// assert_eq!(before, (None, None));
+/// assert_eq!(ticker.gettime(), (Some(secs(5)), Some(secs(1))));
+/// # Ok(()) }
+/// ```
 pub type TickerTimes = (Option<Duration>, Option<Duration>);
 
 /// A timer with `timerfd` semantics: arm it with [`settime`](Self::settime), and
 /// [`read`](Self::read) returns how many expirations passed since the last read (waiting for one
 /// when there are none), so a slow reader learns how much it missed instead of losing it (tokio's
 /// `Interval` drops missed ticks silently).
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -50,15 +71,21 @@ enum Engine {
 }
 
 impl Scheduler {
-    /// A disarmed monotonic ticker on this scheduler's wheel, following tokio's clock.
+    /// A disarmed monotonic ticker on this scheduler's wheel, following tokio's clock (so paused-clock
+    /// tests are exact).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sched = chime::Scheduler::start();
     /// let ticker = sched.ticker();
+    /// assert_eq!(ticker.gettime(), (None, None), "disarmed");
     /// assert!(!ticker.is_kernel());
     /// # }
     /// ```
+    ///
+    /// Ratchet's `ratchet.timerfd.new()`, whose default clock is the monotonic one.
     pub fn ticker(&self) -> Ticker {
         Ticker { engine: Engine::Wheel(wheel::WheelTicker::new(self.clone())) }
     }
@@ -66,19 +93,27 @@ impl Scheduler {
 
 impl Ticker {
     /// A disarmed ticker on `clock`: a kernel `timerfd` on Linux; elsewhere the monotonic clock on
-    /// chime's wheel.
+    /// chime's wheel (a scheduler of its own).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the kernel refuses the timer (or outside a tokio runtime with I/O enabled);
-    /// [`Error::InvalidOption`] (`clock`) for a clock the platform lacks.
+    /// [`Error::NoRuntime`] outside a tokio runtime; [`Error::Io`] when the kernel refuses the timer
+    /// (an old kernel without the clock, no descriptors left) or the runtime was built without I/O
+    /// (tokio's `enable_io`: the `timerfd` is registered with the runtime's reactor). Elsewhere than
+    /// Linux, [`Error::InvalidOption`] (`clock`) for a clock other than the monotonic one.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
-    /// let ticker = chime::Ticker::new(chime::Clock::Realtime)?;
-    /// assert_eq!(ticker.clock(), chime::Clock::Realtime);
+    /// use chime::{Clock, Ticker};
+    /// let ticker = Ticker::new(Clock::Realtime)?;
+    /// assert_eq!(ticker.clock(), Clock::Realtime);
+    /// assert_eq!(ticker.gettime(), (None, None), "disarmed");
     /// # Ok(()) }
     /// ```
+    ///
+    /// Ratchet's `ratchet.timerfd.new("realtime")` (or `"monotonic"`, its default).
     pub fn new(clock: Clock) -> Result<Ticker, Error> {
         #[cfg(target_os = "linux")]
         {
@@ -89,12 +124,23 @@ impl Ticker {
             if clock != Clock::Monotonic {
                 return Err(Error::invalid("clock", "realtime and boottime tickers need Linux's timerfd"));
             }
-            let sched = crate::SchedulerBuilder::default().shards(1).try_start()?;
+            let sched = crate::scheduler::SchedulerBuilder::default().shards(1).try_start()?;
             Ok(sched.ticker())
         }
     }
 
     /// The clock the ticker follows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{Clock, Ticker};
+    /// let sched = chime::Scheduler::start();
+    /// assert_eq!(sched.ticker().clock(), Clock::Monotonic);
+    /// assert_eq!(Ticker::new(Clock::Boottime)?.clock(), Clock::Boottime);
+    /// # Ok(()) }
+    /// ```
     pub fn clock(&self) -> Clock {
         match &self.engine {
             Engine::Wheel(_) => Clock::Monotonic,
@@ -104,6 +150,16 @@ impl Ticker {
     }
 
     /// Whether a kernel `timerfd` backs the ticker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// assert!(!sched.ticker().is_kernel());
+    /// assert!(chime::Ticker::new(chime::Clock::Monotonic)?.is_kernel(), "on Linux");
+    /// # Ok(()) }
+    /// ```
     pub fn is_kernel(&self) -> bool {
         !matches!(self.engine, Engine::Wheel(_))
     }
@@ -119,11 +175,23 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`missed`) for a policy other than `Skip` on a kernel ticker, which
     /// counts like `timerfd` does.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
     /// let sched = chime::Scheduler::start();
+    /// use chime::{Clock, Missed, Ticker};
     /// let mut ticker = sched.ticker();
-    /// ticker.set_missed(chime::Missed::Burst)?;
+    /// ticker.set_missed(Missed::Burst)?;
+    /// ticker.settime(Some(ms(100)), Some(ms(100)))?;
+    /// sched.sleep(ms(350)).await;   // three expirations pass
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 1);
+    /// assert_eq!(ticker.try_read()?, 0, "caught up");
+    /// assert!(Ticker::new(Clock::Monotonic)?.set_missed(Missed::Burst).is_err(), "a timerfd counts");
     /// # Ok(()) }
     /// ```
     pub fn set_missed(&mut self, missed: Missed) -> Result<(), Error> {
@@ -150,26 +218,28 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`initial`, `interval`) for a duration the clock cannot hold;
     /// [`Error::Io`] if the kernel refuses.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-    /// use std::time::Duration;
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
     /// let sched = chime::Scheduler::start();
     /// let mut ticker = sched.ticker();
-    /// ticker.settime(Some(Duration::from_secs(30)), Some(Duration::from_secs(30)))?;
+    /// ticker.settime(Some(secs(30)), Some(secs(30)))?;
     /// let old = ticker.settime(None, None)?;   // disarm
-    /// assert_eq!(old, (Some(Duration::from_secs(30)), Some(Duration::from_secs(30))));
+    /// assert_eq!(old, (Some(secs(30)), Some(secs(30))));
+    /// assert_eq!(ticker.gettime(), (None, None));
     /// # Ok(()) }
     /// ```
+    ///
+    /// Ratchet's `tfd:settime(30.0, 30.0)`; `tfd:settime()` (no arguments, or zero) disarms.
     pub fn settime(
         &mut self,
         initial: Option<Duration>,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(w) => w.settime(initial, interval),
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime(initial, interval),
-        }
+        self.arm(Arming::after(initial, interval))
     }
 
     /// Arms the ticker at an absolute `deadline` of the monotonic clock (tokio's `Instant`), then every
@@ -177,15 +247,21 @@ impl Ticker {
     ///
     /// # Errors
     ///
-    /// As [`settime`](Self::settime).
+    /// [`Error::InvalidOption`] (`deadline`, `interval`) for a time the clock cannot hold;
+    /// [`Error::Io`] if the kernel refuses.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-    /// use std::time::Duration;
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
     /// let sched = chime::Scheduler::start();
     /// let mut ticker = sched.ticker();
-    /// ticker.settime_at(tokio::time::Instant::now() + Duration::from_secs(2), None)?;
+    /// let start = tokio::time::Instant::now();
+    /// ticker.settime_at(start + secs(2), None)?;
     /// assert_eq!(ticker.read().await?, 1);
+    /// assert_eq!(start.elapsed(), secs(2));
     /// # Ok(()) }
     /// ```
     pub fn settime_at(
@@ -193,11 +269,7 @@ impl Ticker {
         deadline: Instant,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(w) => w.settime_at(deadline, interval),
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime_at(deadline, interval),
-        }
+        self.arm(Arming::at(Start::At(deadline), interval))
     }
 
     /// Arms a realtime ticker at a wall-clock `deadline`, then every `interval`. If the wall clock is
@@ -209,11 +281,18 @@ impl Ticker {
     /// [`Error::InvalidOption`] (`deadline`) on a ticker whose clock is not [`Clock::Realtime`], or
     /// for a deadline before 1970; [`Error::Io`] if the kernel refuses.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
     /// use std::time::{Duration, SystemTime};
     /// let mut ticker = chime::Ticker::new(chime::Clock::Realtime)?;
     /// ticker.settime_at_system(SystemTime::now() + Duration::from_secs(60), None)?;
+    /// let (remaining, interval) = ticker.gettime();
+    /// assert!(remaining.unwrap() > Duration::from_secs(50) && interval.is_none());
+    /// let sched = chime::Scheduler::start();
+    /// let refused = sched.ticker().settime_at_system(SystemTime::now(), None);
+    /// assert!(matches!(refused, Err(chime::Error::InvalidOption(o)) if o.option() == "deadline"));
     /// # Ok(()) }
     /// ```
     pub fn settime_at_system(
@@ -221,58 +300,44 @@ impl Ticker {
         deadline: SystemTime,
         interval: Option<Duration>,
     ) -> Result<TickerTimes, Error> {
-        match &mut self.engine {
-            Engine::Wheel(_) => {
-                let _ = (deadline, interval);
-                Err(Error::invalid("deadline", "a SystemTime deadline needs a Clock::Realtime ticker"))
-            }
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.settime_at_system(deadline, interval),
-        }
+        self.arm(Arming::at(Start::AtSystem(deadline), interval))
     }
 
     /// `(remaining, interval)`: time to the next expiration (`None` when disarmed) and the interval
     /// (`None` for a one-shot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let secs = Duration::from_secs;
+    /// let sched = chime::Scheduler::start();
+    /// let mut ticker = sched.ticker();
+    /// ticker.settime(Some(secs(30)), Some(secs(30)))?;
+    /// sched.sleep(secs(10)).await;
+    /// assert_eq!(ticker.gettime(), (Some(secs(20)), Some(secs(30))));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Ratchet's `tfd:gettime()`.
     pub fn gettime(&self) -> TickerTimes {
         match &self.engine {
             Engine::Wheel(w) => w.gettime(),
             #[cfg(target_os = "linux")]
             Engine::Kernel(k) => k.gettime(),
         }
+        .tuple()
     }
 
-    /// The expirations since the last read, resetting the count; waits for the next expiration when
-    /// there are none.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotArmed`] with nothing counted and nothing armed (it would wait forever);
-    /// [`Error::ClockChanged`] after a wall-clock change under [`settime_at_system`](Self::settime_at_system);
-    /// [`Error::Shutdown`] if a wheel ticker's scheduler shuts down while it waits; [`Error::Io`].
-    pub async fn read(&mut self) -> Result<u64, Error> {
-        std::future::poll_fn(|cx| self.poll_read(cx)).await
-    }
-
-    /// [`read`](Self::read) without waiting: 0 when nothing has expired.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ClockChanged`] and [`Error::Io`] as [`read`](Self::read).
-    pub fn try_read(&mut self) -> Result<u64, Error> {
-        match &mut self.engine {
-            Engine::Wheel(w) => Ok(w.try_read()),
+    /// Arms (or disarms) either engine; returns the previous times.
+    fn arm(&mut self, arming: Arming) -> Result<TickerTimes, Error> {
+        let old = match &mut self.engine {
+            Engine::Wheel(w) => w.arm(arming)?,
             #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.try_read(),
-        }
-    }
-
-    /// The polling form of [`read`](Self::read), for hand-written futures.
-    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<u64, Error>> {
-        match &mut self.engine {
-            Engine::Wheel(w) => w.poll_read(cx),
-            #[cfg(target_os = "linux")]
-            Engine::Kernel(k) => k.poll_read(cx),
-        }
+            Engine::Kernel(k) => k.arm(arming)?,
+        };
+        Ok(old.tuple())
     }
 
     #[cfg(all(test, target_os = "linux"))]
@@ -280,33 +345,6 @@ impl Ticker {
         match &mut self.engine {
             Engine::Kernel(k) => k,
             Engine::Wheel(_) => panic!("not a kernel ticker"),
-        }
-    }
-}
-
-/// The counts, one per [`read`](Ticker::read); the stream ends when the ticker is disarmed with
-/// nothing left to count, and yields the error otherwise.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-/// use futures_core::Stream;
-/// let sched = chime::Scheduler::start();
-/// let mut ticker = sched.ticker();
-/// ticker.settime(Some(std::time::Duration::from_millis(10)), None)?;
-/// let mut ticker = std::pin::pin!(ticker);
-/// let first = std::future::poll_fn(|cx| ticker.as_mut().poll_next(cx)).await;
-/// assert_eq!(first, Some(Ok(1)));
-/// let end = std::future::poll_fn(|cx| ticker.as_mut().poll_next(cx)).await;
-/// assert_eq!(end, None, "a spent one-shot ends the stream");
-/// # Ok(()) }
-/// ```
-impl futures_core::Stream for Ticker {
-    type Item = Result<u64, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.get_mut().poll_read(cx) {
-            Poll::Ready(Err(Error::NotArmed)) => Poll::Ready(None),
-            other => other.map(Some),
         }
     }
 }

@@ -6,10 +6,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::times::{Arming, Start, Times};
 use crate::clock::nanos;
-use crate::{Error, Missed, Scheduler, Sleep};
+use crate::error::Error;
+use crate::record::Missed;
+use crate::scheduler::Scheduler;
+use crate::sleep::Sleep;
 
 /// A monotonic ticker driven by a [`Scheduler`].
 #[derive(Debug)]
@@ -25,10 +27,6 @@ pub(crate) struct WheelTicker {
     sleep: Option<Sleep>,
 }
 
-fn range(option: &'static str) -> Error {
-    Error::invalid(option, "exceeds chime's range of 584 years from the scheduler's start")
-}
-
 impl WheelTicker {
     pub(crate) fn new(sched: Scheduler) -> Self {
         WheelTicker { sched, next: None, interval: None, pending: 0, missed: Missed::Skip, sleep: None }
@@ -39,7 +37,7 @@ impl WheelTicker {
     }
 
     fn now(&self) -> u64 {
-        self.sched.inner.time.now()
+        self.sched.driver().time.now()
     }
 
     /// Counts the expirations that have passed by `now`.
@@ -58,55 +56,45 @@ impl WheelTicker {
         }
     }
 
-    pub(crate) fn gettime(&self) -> (Option<Duration>, Option<Duration>) {
+    pub(crate) fn gettime(&self) -> Times {
         let now = self.now();
-        let interval = self.interval.map(Duration::from_nanos);
         let remaining = self.next.and_then(|next| match (next <= now, self.interval) {
             (false, _) => Some(next - now),
             (true, Some(i)) => Some(i - (now - next) % i),
             (true, None) => None,
         });
-        (remaining.map(Duration::from_nanos), interval)
+        Times {
+            remaining: remaining.map(Duration::from_nanos),
+            interval: self.interval.map(Duration::from_nanos),
+        }
     }
 
-    /// Arms at `first` (wheel nanoseconds), or disarms with `None`.
-    pub(crate) fn set(
-        &mut self,
-        first: Option<u64>,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        let interval = interval.filter(|i| !i.is_zero()).map(|i| nanos(i).ok_or_else(|| range("interval")));
-        let interval = interval.transpose()?;
+    /// Arms (or disarms) the ticker; resets the count; returns the previous times.
+    pub(crate) fn arm(&mut self, arming: Arming) -> Result<Times, Error> {
+        let first = match arming.start {
+            Start::Disarm => None,
+            Start::After(initial) => Some(
+                nanos(initial)
+                    .and_then(|i| self.now().checked_add(i))
+                    .ok_or_else(|| Error::out_of_range("initial"))?,
+            ),
+            // A deadline at or before the start of the scheduler's clock is simply due.
+            Start::At(deadline) => Some(self.sched.driver().time.to_nanos(deadline).max(1)),
+            Start::AtSystem(_) => {
+                return Err(Error::invalid(
+                    "deadline",
+                    "a SystemTime deadline needs a Clock::Realtime ticker",
+                ));
+            }
+        };
+        let interval =
+            arming.interval.map(|i| nanos(i).ok_or_else(|| Error::out_of_range("interval"))).transpose()?;
         let old = self.gettime();
         self.next = first;
-        self.interval = if first.is_some() { interval } else { None };
+        self.interval = interval;
         self.pending = 0;
         self.sleep = None;
         Ok(old)
-    }
-
-    pub(crate) fn settime(
-        &mut self,
-        initial: Option<Duration>,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        let first = match initial.filter(|i| !i.is_zero()) {
-            None => None,
-            Some(initial) => {
-                Some(nanos(initial).and_then(|i| self.now().checked_add(i)).ok_or_else(|| range("initial"))?)
-            }
-        };
-        self.set(first, interval)
-    }
-
-    pub(crate) fn settime_at(
-        &mut self,
-        deadline: Instant,
-        interval: Option<Duration>,
-    ) -> Result<(Option<Duration>, Option<Duration>), Error> {
-        // A deadline at or before the start of the scheduler's clock is simply due.
-        let first = self.sched.inner.time.to_nanos(deadline);
-        self.set(Some(first.max(1)), interval)
     }
 
     pub(crate) fn try_read(&mut self) -> u64 {
@@ -148,7 +136,7 @@ impl WheelTicker {
             let Some(next) = self.next else {
                 return Poll::Ready(Err(Error::NotArmed));
             };
-            let at = self.sched.inner.time.to_instant(next);
+            let at = self.sched.driver().time.to_instant(next);
             match self.sleep.as_mut() {
                 Some(sleep) if sleep.deadline() == Some(at) => {}
                 Some(sleep) => sleep.reset(at),
@@ -158,7 +146,7 @@ impl WheelTicker {
             if Pin::new(sleep).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            if self.sched.is_shut_down() && self.sched.inner.time.now() < next {
+            if self.sched.is_shut_down() && self.sched.driver().time.now() < next {
                 return Poll::Ready(Err(Error::Shutdown));
             }
         }

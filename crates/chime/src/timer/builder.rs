@@ -1,22 +1,16 @@
 //! [`TimerBuilder`]: the union of the seeds' timer options, validated when armed.
 
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use super::record::{ArmFn, CancelFn, ExpireFn, Extras, Plan, Record};
-use super::spawned::spawn_runs;
-use super::{CancelReason, Fire, Missed, Timer, TimerId};
-use crate::clock::nanos;
-use crate::cluster::member::{AsyncRun, Member, Run};
-use crate::cluster::{ClusterPlan, Coordinator, Misfire};
-use crate::driver::draw;
-use crate::{Error, Scheduler};
+use crate::cluster::ClusterPlan;
+use crate::error::Error;
+use crate::record::{ArmFn, CancelFn, Missed, Run};
+use crate::scheduler::Scheduler;
 
 /// Builds a timer; made by [`Scheduler::timer`]. Nothing is checked until [`arm`](Self::arm), which
 /// refuses any invalid option or combination with [`Error::InvalidOption`] naming it.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -39,19 +33,21 @@ use crate::{Error, Scheduler};
 /// ```
 #[must_use = "a timer builder does nothing until armed"]
 pub struct TimerBuilder<'a> {
-    sched: &'a Scheduler,
-    interval: Duration,
-    recurring: bool,
-    immediate: bool,
-    first: Option<Duration>,
-    jitter: Duration,
-    missed: Missed,
-    on_arm: Option<ArmFn>,
-    expire: Option<Run>,
-    on_cancel: Option<CancelFn>,
-    cancel_on_panic: bool,
-    cluster: ClusterPlan,
-    conflict: Option<Error>,
+    pub(super) sched: &'a Scheduler,
+    pub(super) interval: Duration,
+    pub(super) recurring: bool,
+    pub(super) immediate: bool,
+    pub(super) first: Option<Duration>,
+    pub(super) jitter: Duration,
+    pub(super) missed: Missed,
+    pub(super) on_arm: Option<ArmFn>,
+    pub(super) expire: Option<Run>,
+    pub(super) on_cancel: Option<CancelFn>,
+    pub(super) cancel_on_panic: bool,
+    /// Boxed, and only once a cluster option is set: local timers (nearly all) carry one word.
+    pub(super) cluster: Option<Box<ClusterPlan>>,
+    /// A second expire callback was set (an error reported at arming); boxed for the same reason.
+    pub(super) conflict: Option<Box<Error>>,
 }
 
 impl std::fmt::Debug for TimerBuilder<'_> {
@@ -67,7 +63,30 @@ impl std::fmt::Debug for TimerBuilder<'_> {
     }
 }
 
+impl Scheduler {
+    /// A timer builder: `interval` is the delay of a one-shot, the period of a recurring timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// use std::time::Duration;
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched.timer(Duration::from_millis(100)).recurring().on_expire(|_| {}).arm()?;
+    /// assert_eq!(timer.remaining(), Some(Duration::from_millis(100)));
+    /// # Ok(()) }
+    /// ```
+    pub fn timer(&self, interval: Duration) -> TimerBuilder<'_> {
+        TimerBuilder::new(self, interval)
+    }
+}
+
 impl<'a> TimerBuilder<'a> {
+    /// The cluster options, made on first use.
+    pub(super) fn cluster_plan(&mut self) -> &mut ClusterPlan {
+        self.cluster.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn new(sched: &'a Scheduler, interval: Duration) -> Self {
         TimerBuilder {
             sched,
@@ -81,12 +100,29 @@ impl<'a> TimerBuilder<'a> {
             expire: None,
             on_cancel: None,
             cancel_on_panic: false,
-            cluster: ClusterPlan::default(),
+            cluster: None,
             conflict: None,
         }
     }
 
-    /// Repeat every interval, on a drift-free grid.
+    /// Repeat every interval, on a drift-free grid: run `k` is due at `start + k * interval`,
+    /// however long the runs take.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched.timer(ms(100)).recurring().on_expire(|_| {}).arm()?;
+    /// sched.sleep(ms(350)).await;
+    /// assert_eq!(timer.count(), 3);   // at 100, 200 and 300 ms
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas' `recurring` argument of `copas.newtimer(arm, expire, cancel, recurring)`, TINN's
+    /// `Period`, resty.timer's `recurring = true`.
     pub fn recurring(mut self) -> Self {
         self.recurring = true;
         self
@@ -94,13 +130,49 @@ impl<'a> TimerBuilder<'a> {
 
     /// First run at once (requires [`recurring`](Self::recurring)); jitter then applies from the
     /// second run on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched.timer(ms(100)).recurring().immediate().on_expire(|_| {}).arm()?;
+    /// sched.sleep(ms(1)).await;
+    /// assert_eq!(timer.count(), 1);   // ran at once
+    /// sched.sleep(ms(100)).await;
+    /// assert_eq!(timer.count(), 2);   // then on the grid: 100 ms
+    /// let one_shot = sched.timer(ms(100)).immediate().on_expire(|_| {}).arm();
+    /// assert!(matches!(one_shot, Err(chime::Error::InvalidOption(o)) if o.option() == "immediate"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// resty.timer's `immediate = true`, which also requires `recurring`.
     pub fn immediate(mut self) -> Self {
         self.immediate = true;
         self
     }
 
-    /// TINN's `Delay`: the first run after `delay` instead of one interval (requires
+    /// The first run after `delay` instead of one interval; the grid runs on from there (requires
     /// [`recurring`](Self::recurring); conflicts with [`immediate`](Self::immediate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// let timer = sched.timer(ms(300)).recurring().first(ms(1000)).on_expire(|_| {}).arm()?;
+    /// assert_eq!(timer.remaining(), Some(ms(1000)));
+    /// sched.sleep(ms(1650)).await;
+    /// assert_eq!(timer.count(), 3);   // at 1000, 1300 and 1600 ms
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// TINN's `Timer {Delay = 1000, Period = 300, TimerFunc = f}`: `Delay` is `first`, `Period` the
+    /// interval.
     pub fn first(mut self, delay: Duration) -> Self {
         self.first = Some(delay);
         self
@@ -108,281 +180,60 @@ impl<'a> TimerBuilder<'a> {
 
     /// A random delay, uniform in `[0, jitter)`, added once to the first run (with
     /// [`immediate`](Self::immediate), to the second), shifting the whole grid. Spreads many timers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// use std::sync::{Arc, Mutex};
+    /// let runs = Arc::new(Mutex::new(Vec::new()));
+    /// let log = runs.clone();
+    /// let start = tokio::time::Instant::now();
+    /// let _timer = sched
+    ///     .timer(ms(100))
+    ///     .recurring()
+    ///     .jitter(ms(20))
+    ///     .on_expire(move |fire| log.lock().unwrap().push(fire.scheduled() - start))
+    ///     .arm()?;
+    /// sched.sleep(ms(250)).await;
+    /// let runs = runs.lock().unwrap();
+    /// assert!(runs[0] >= ms(100) && runs[0] < ms(120));
+    /// assert_eq!(runs[1] - runs[0], ms(100), "the grid is shifted, not each run");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// resty.timer's `jitter`.
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
         self
     }
 
-    /// What a recurring timer does after a run overruns ticks (default [`Missed::Skip`]).
+    /// What a recurring timer does after a run overruns ticks (default [`Missed::Skip`]); requires
+    /// [`recurring`](Self::recurring).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # use std::time::Duration;
+    /// # let ms = Duration::from_millis;
+    /// let sched = chime::Scheduler::start();
+    /// use chime::Missed;
+    /// let skip = sched.timer(ms(100)).recurring().on_expire(|_| {}).arm()?;   // Missed::Skip
+    /// let burst = sched.timer(ms(100)).recurring().missed(Missed::Burst).on_expire(|_| {}).arm()?;
+    /// tokio::time::advance(ms(350)).await;   // the process stalls through three ticks
+    /// sched.sleep(ms(1)).await;
+    /// assert_eq!(skip.count(), 1);    // once, for the latest tick (its Fire::missed() is 2)
+    /// assert_eq!(burst.count(), 3);   // every tick, back to back
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas and TINN re-arm a timer once its callback has returned: that is [`Missed::Delay`].
     pub fn missed(mut self, missed: Missed) -> Self {
         self.missed = missed;
         self
     }
-
-    /// Copas' arm callback: runs each time the timer is armed ([`arm`](Self::arm) and
-    /// [`Timer::arm`]).
-    pub fn on_arm(mut self, on_arm: impl FnMut() + Send + 'static) -> Self {
-        self.on_arm = Some(Box::new(on_arm));
-        self
-    }
-
-    /// The expire callback: short and synchronous, it runs on the driver at each run.
-    pub fn on_expire(mut self, on_expire: impl FnMut(&Fire) + Send + 'static) -> Self {
-        if self.expire.is_some() {
-            self.conflict = Some(Error::invalid("on_expire", "set twice (or with .on_expire_async)"));
-        }
-        self.expire = Some(Run::Sync(Box::new(on_expire)));
-        self
-    }
-
-    /// An asynchronous expire callback: each run is spawned as a tokio task. Runs of one timer never
-    /// overlap: a tick that comes while the previous run is still going is skipped and counted in the
-    /// next run's [`Fire::missed`].
-    ///
-    /// # Panics
-    ///
-    /// Panics outside a tokio runtime (builders are used inside one).
-    pub fn on_expire_async<F, Fut>(mut self, on_expire: F) -> Self
-    where
-        F: FnMut(Fire) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        if self.expire.is_some() {
-            self.conflict = Some(Error::invalid("on_expire_async", "set twice (or with .on_expire)"));
-        }
-        let mut on_expire = on_expire;
-        let boxed: AsyncRun = Box::new(move |fire| Box::pin(on_expire(fire)));
-        self.expire = Some(Run::Async(boxed));
-        self
-    }
-
-    /// The cancel callback: runs once, with the reason, if the timer is cancelled while a run is
-    /// still to come (armed, recurring, or due and not started yet; that run then does not happen).
-    /// A one-shot cancelled during (or after) its only run has nothing left to cancel.
-    pub fn on_cancel(mut self, on_cancel: impl FnOnce(CancelReason) + Send + 'static) -> Self {
-        self.on_cancel = Some(Box::new(on_cancel));
-        self
-    }
-
-    /// Cancel the timer (with [`CancelReason::Panicked`]) when its expire callback panics, instead of
-    /// letting it run again.
-    pub fn cancel_on_panic(mut self) -> Self {
-        self.cancel_on_panic = true;
-        self
-    }
-
-    /// resty.timer's `key_name`: makes this recurring timer cluster-wide. Each tick runs on exactly
-    /// one member of all the schedulers (processes, hosts) whose timers share this key and
-    /// [`coordinator`](Self::coordinator). See [`crate::cluster`].
-    ///
-    /// The returned [`Timer`] cancels, drops and shuts down like any other; what it schedules locally
-    /// is the member's checks, so its [`remaining`](Timer::remaining) and [`count`](Timer::count)
-    /// are those of the checks. The runs themselves carry [`Fire::tick`], [`Fire::fence`] and their
-    /// own count. Its interval cannot be changed with [`Timer::arm`] (every member must agree).
-    pub fn key(mut self, name: impl Into<String>) -> Self {
-        self.cluster.key = Some(name.into());
-        self
-    }
-
-    /// The store members of a [`key`](Self::key) claim ticks in: [`Sqlite`](crate::cluster::Sqlite),
-    /// [`Local`](crate::cluster::Local), `Redis`, `Postgres`, or your own [`Coordinator`].
-    pub fn coordinator(mut self, coordinator: impl Coordinator) -> Self {
-        self.cluster.coordinator = Some(Arc::new(coordinator));
-        self
-    }
-
-    /// How often a member checks whether a tick is due and unclaimed (resty's `sub_interval`,
-    /// default: the interval): failover after a member dies takes at most `lease + sub_interval`.
-    /// Requires [`key`](Self::key); at most the interval.
-    pub fn sub_interval(mut self, sub_interval: Duration) -> Self {
-        self.cluster.sub_interval = Some(sub_interval);
-        self
-    }
-
-    /// How long a run's claim lasts unless renewed (async runs renew it every third of it); default:
-    /// the interval. Requires [`key`](Self::key).
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.cluster.lease = Some(lease);
-        self
-    }
-
-    /// What happens to a tick no member could run on time (default: run it once if no more than
-    /// 60 s late). Requires [`key`](Self::key).
-    pub fn misfire(mut self, misfire: Misfire) -> Self {
-        self.cluster.misfire = misfire;
-        self
-    }
-
-    /// Arms the timer, owned by the returned handle (dropping it cancels the timer).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`] naming the option: `immediate` or `first` or `missed` without
-    /// `recurring`, `first` with `immediate`, a zero `interval` on a recurring timer, a missing
-    /// `on_expire`, or an `interval`, `first` or `jitter` past chime's 584-year range.
-    /// [`Error::Shutdown`] after shutdown.
-    pub fn arm(self) -> Result<Timer, Error> {
-        let sched = self.sched;
-        let id = self.arm_with(true)?;
-        Ok(Timer::new(sched.clone(), id))
-    }
-
-    /// Arms the timer detached: it runs until cancelled by id (resty's `detached`).
-    ///
-    /// # Errors
-    ///
-    /// As [`arm`](Self::arm).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
-    /// let sched = chime::Scheduler::start();
-    /// let id = sched.timer(std::time::Duration::from_secs(1)).recurring().on_expire(|_| {}).arm_detached()?;
-    /// sched.cancel(id)?;
-    /// # Ok(()) }
-    /// ```
-    pub fn arm_detached(self) -> Result<TimerId, Error> {
-        self.arm_with(false)
-    }
-
-    fn arm_with(self, owned: bool) -> Result<TimerId, Error> {
-        if let Some(conflict) = self.conflict {
-            return Err(conflict);
-        }
-        let inner = &self.sched.inner;
-        if inner.is_stopped() {
-            return Err(Error::Shutdown);
-        }
-        let range = |option| move || Error::invalid(option, "exceeds chime's range of 584 years");
-        let plan = Plan {
-            interval: nanos(self.interval).ok_or_else(range("interval"))?,
-            recurring: self.recurring,
-            immediate: self.immediate,
-            first: self.first.map(|f| nanos(f).ok_or_else(range("first"))).transpose()?,
-            jitter: nanos(self.jitter).ok_or_else(range("jitter"))?,
-            missed: self.missed,
-        };
-        plan.validate()?;
-        let run = self.expire.ok_or_else(|| {
-            Error::invalid("on_expire", "a timer needs .on_expire(..) or .on_expire_async(..)")
-        })?;
-        if let Some(stray) = stray_cluster_option(&self.cluster) {
-            return Err(stray);
-        }
-        let clustered = self.cluster.key.is_some() || self.cluster.coordinator.is_some();
-        let (plan, expire, on_cancel, fixed) = if clustered {
-            validate_cluster(&self.cluster, &plan, self.interval)?;
-            let member = Member::new(self.sched, self.cluster.clone(), self.interval, run);
-            let first =
-                if plan.immediate { 0 } else { nanos(member.next_check(inner.time.wall_ms())).unwrap_or(0) };
-            let check_every = self.cluster.sub_interval.unwrap_or(self.interval);
-            let heartbeat = Plan {
-                interval: nanos(check_every).ok_or_else(range("sub_interval"))?,
-                recurring: true,
-                first: Some(first),
-                ..Plan::default()
-            };
-            let on_beat = member.clone();
-            let expire: ExpireFn = Box::new(move |fire: &Fire| on_beat.on_heartbeat(fire.id()));
-            let user_cancel = self.on_cancel;
-            let on_cancel: CancelFn = Box::new(move |reason| {
-                member.on_cancel(reason);
-                if let Some(user_cancel) = user_cancel {
-                    user_cancel(reason);
-                }
-            });
-            (heartbeat, expire, Some(on_cancel), true)
-        } else {
-            let expire = match run {
-                Run::Sync(expire) => expire,
-                Run::Async(start) => spawn_runs(inner, start),
-            };
-            (plan, expire, self.on_cancel, false)
-        };
-        let (deadline, grid) = plan.start(inner.time.now(), draw(plan.jitter))?;
-        let mut on_arm = self.on_arm;
-        if let Some(on_arm) = on_arm.as_mut()
-            && let Err(payload) = catch_unwind(AssertUnwindSafe(on_arm))
-        {
-            inner.report_panic(None, &*payload);
-        }
-        let extras = Extras {
-            plan,
-            grid,
-            on_cancel,
-            on_arm: on_arm.map(|f| Arc::new(std::sync::Mutex::new(f))),
-            cancel_on_panic: self.cancel_on_panic,
-            owned,
-            fixed,
-            ..Extras::default()
-        };
-        inner.insert(deadline, Record { expire, extras: Some(Box::new(extras)) })
-    }
-}
-
-/// The options a cluster timer refuses or needs.
-fn validate_cluster(cluster: &ClusterPlan, plan: &Plan, interval: Duration) -> Result<(), Error> {
-    if cluster.key.is_none() {
-        return Err(Error::invalid(
-            "key",
-            "a .coordinator(..) timer needs a .key(..) naming it across members",
-        ));
-    }
-    if cluster.coordinator.is_none() {
-        return Err(Error::invalid(
-            "coordinator",
-            "a .key(..) timer needs a .coordinator(..) to claim ticks in",
-        ));
-    }
-    if !plan.recurring {
-        return Err(Error::invalid(
-            "key",
-            "requires .recurring(): a cluster timer runs each tick of a shared grid",
-        ));
-    }
-    if interval < Duration::from_millis(1) {
-        return Err(Error::invalid("interval", "a cluster timer's interval must be at least 1 ms"));
-    }
-    if plan.jitter > 0 {
-        return Err(Error::invalid("jitter", "conflicts with .key(): every member must agree on the grid"));
-    }
-    if plan.first.is_some() {
-        return Err(Error::invalid(
-            "first",
-            "conflicts with .key(): ticks are numbered from a shared anchor",
-        ));
-    }
-    if plan.missed != Missed::Skip {
-        return Err(Error::invalid("missed", "a cluster timer's missed ticks follow .misfire(..)"));
-    }
-    match cluster.sub_interval {
-        Some(sub) if sub > interval => Err(Error::invalid("sub_interval", "must not exceed the interval")),
-        Some(sub) if sub < Duration::from_millis(1) => {
-            Err(Error::invalid("sub_interval", "must be at least 1 ms"))
-        }
-        _ => Ok(()),
-    }
-    .and_then(|()| match cluster.lease {
-        Some(lease) if lease < Duration::from_millis(1) => {
-            Err(Error::invalid("lease", "must be at least 1 ms"))
-        }
-        _ => Ok(()),
-    })
-}
-
-/// Cluster options given without `.key()`.
-pub(crate) fn stray_cluster_option(cluster: &ClusterPlan) -> Option<Error> {
-    if cluster.key.is_some() || cluster.coordinator.is_some() {
-        return None;
-    }
-    let needs_key = |option| Some(Error::invalid(option, "requires .key()"));
-    if cluster.sub_interval.is_some() {
-        return needs_key("sub_interval");
-    }
-    if cluster.lease.is_some() {
-        return needs_key("lease");
-    }
-    if cluster.misfire != Misfire::default() {
-        return needs_key("misfire");
-    }
-    None
 }

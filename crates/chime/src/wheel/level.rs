@@ -3,7 +3,7 @@
 //! Level `l` has slots `2^(TICK_SHIFT + 6 l)` nanoseconds wide; its 64 slots together span one slot of
 //! level `l + 1`. The bitmap finds the next occupied slot with one rotate and one count of trailing zeros.
 
-use super::list::SlotList;
+use super::list::{List, SlotList};
 use super::slab::{Loc, Slab};
 
 /// log2 of the width of a level-0 slot in nanoseconds: 2^20 ns, about 1.05 ms.
@@ -42,26 +42,26 @@ impl Level {
     }
 
     pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32) {
-        let loc = Loc::Slot { level: self.level as u8, slot: slot as u8 };
-        self.slots[slot].push(slab, index, loc);
+        self.slots[slot].push(slab, index, Loc::Slot { level: self.level as u8 });
         self.occupied |= 1 << slot;
     }
 
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, slot: usize, pos: u32) {
-        self.slots[slot].remove(slab, pos);
+    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32) {
+        self.slots[slot].remove(slab, index);
         if self.slots[slot].is_empty() {
             self.occupied &= !(1 << slot);
         }
     }
 
     /// Empties `slot`, returning its entries in link order.
-    pub(super) fn take(&mut self, slot: usize) -> Vec<u32> {
+    pub(super) fn take(&mut self, slot: usize) -> List {
         self.occupied &= !(1 << slot);
         self.slots[slot].take()
     }
 
-    pub(super) fn recycle(&mut self, slot: usize, buffer: Vec<u32>) {
-        self.slots[slot].recycle(buffer);
+    /// The earliest deadline (nanoseconds) in `slot`, or earlier: exact unless entries were removed.
+    pub(super) fn min_deadline(&self, slot: usize) -> u64 {
+        self.slots[slot].min_deadline()
     }
 
     /// The next occupied slot at or after tick `elapsed`, with the tick it starts at.
@@ -78,10 +78,6 @@ impl Level {
         let level_start = if span_log >= 64 { 0 } else { elapsed & !((1u64 << span_log) - 1) };
         debug_assert!(slot >= position, "level {} slot {slot} behind position {position}", self.level);
         Some((slot, level_start + ((slot as u64) << slot_ticks_log)))
-    }
-
-    pub(super) fn allocated_bytes(&self) -> usize {
-        self.slots.iter().map(SlotList::allocated_bytes).sum()
     }
 }
 

@@ -1,179 +1,191 @@
-//! The wheel's lists of entry indices: one per slot, and the sorted list of the tick being expired.
+//! The wheel's lists: one per slot, and the sorted list of the tick being expired. Both run through
+//! the entries themselves (each entry knows its neighbours), so linking and unlinking are O(1),
+//! touch no memory but the entry and its neighbours, and never allocate or reallocate: filling a
+//! wheel to ten million timers never stalls on a list growing.
 //!
-//! Both keep their order (it is the arming order the wheel promises for equal deadlines) and remove in
-//! O(1) by leaving a hole. Holes at the end are trimmed at once; a list that is more than half holes is
-//! compacted, which touches only the entries it moves, so removal stays O(1) amortised. Each entry
-//! records its position, so a list never searches.
+//! A slot's list keeps link order (the arming order the wheel promises for equal deadlines); the
+//! current tick's list is kept sorted by exact deadline, stable among equal ones.
 
 use super::slab::{Loc, NIL, Slab};
 
-/// A list below which compaction is not worth the pass.
-const COMPACT_MIN: usize = 32;
+/// A doubly linked list of slab entries.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct List {
+    head: u32,
+    tail: u32,
+}
 
-/// The entries of one slot, in the order they were linked.
-#[derive(Default)]
+impl Default for List {
+    fn default() -> Self {
+        List { head: NIL, tail: NIL }
+    }
+}
+
+impl List {
+    pub(super) fn is_empty(&self) -> bool {
+        self.head == NIL
+    }
+
+    pub(super) fn head(&self) -> u32 {
+        self.head
+    }
+
+    /// Links `index` last, marking it as at `loc`.
+    pub(super) fn push_back<T>(&mut self, slab: &mut Slab<T>, index: u32, loc: Loc) {
+        let tail = self.tail;
+        let entry = slab.at_mut(index);
+        entry.prev = tail;
+        entry.next = NIL;
+        entry.loc = loc;
+        match tail {
+            NIL => self.head = index,
+            tail => slab.at_mut(tail).next = index,
+        }
+        self.tail = index;
+    }
+
+    /// Links `index` right after `after` (at the head for `NIL`), marking it as at `loc`.
+    fn insert_after<T>(&mut self, slab: &mut Slab<T>, after: u32, index: u32, loc: Loc) {
+        let next = if after == NIL { self.head } else { slab.at(after).next };
+        let entry = slab.at_mut(index);
+        entry.prev = after;
+        entry.next = next;
+        entry.loc = loc;
+        match after {
+            NIL => self.head = index,
+            after => slab.at_mut(after).next = index,
+        }
+        match next {
+            NIL => self.tail = index,
+            next => slab.at_mut(next).prev = index,
+        }
+    }
+
+    /// Unlinks `index`, which is in this list, and marks it unlinked.
+    pub(super) fn unlink<T>(&mut self, slab: &mut Slab<T>, index: u32) {
+        let entry = slab.at_mut(index);
+        let (prev, next) = (entry.prev, entry.next);
+        entry.prev = NIL;
+        entry.next = NIL;
+        entry.loc = Loc::Unlinked;
+        match prev {
+            NIL => self.head = next,
+            prev => slab.at_mut(prev).next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            next => slab.at_mut(next).prev = prev,
+        }
+    }
+
+    /// Empties the list, returning it whole (its entries keep their links until relinked).
+    pub(super) fn take(&mut self) -> List {
+        std::mem::take(self)
+    }
+}
+
+/// A slot: its list, and the earliest deadline linked into it since it was last empty.
+#[derive(Debug, Default)]
 pub(super) struct SlotList {
-    refs: Vec<u32>,
-    holes: usize,
+    list: List,
+    /// Exact until an entry is removed, then possibly early (never late): all the driver's wake-up
+    /// needs.
+    min: u64,
 }
 
 impl SlotList {
     pub(super) fn is_empty(&self) -> bool {
-        self.refs.is_empty()
+        self.list.is_empty()
+    }
+
+    /// The earliest deadline in the list, or earlier (see `min`).
+    pub(super) fn min_deadline(&self) -> u64 {
+        self.min
     }
 
     pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, index: u32, loc: Loc) {
-        let entry = slab.at_mut(index);
-        entry.pos = self.refs.len() as u32;
-        entry.loc = loc;
-        self.refs.push(index);
+        let deadline = slab.at(index).deadline;
+        self.min = if self.list.is_empty() { deadline } else { self.min.min(deadline) };
+        self.list.push_back(slab, index, loc);
     }
 
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, pos: u32) {
-        self.refs[pos as usize] = NIL;
-        self.holes += 1;
-        while self.refs.last() == Some(&NIL) {
-            self.refs.pop();
-            self.holes -= 1;
-        }
-        if self.holes >= COMPACT_MIN && self.holes * 2 > self.refs.len() {
-            self.compact(slab);
-        }
+    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, index: u32) {
+        self.list.unlink(slab, index);
     }
 
-    fn compact<T>(&mut self, slab: &mut Slab<T>) {
-        self.refs.retain(|&i| i != NIL);
-        for (pos, &index) in self.refs.iter().enumerate() {
-            slab.at_mut(index).pos = pos as u32;
-        }
-        self.holes = 0;
-    }
-
-    /// Empties the list, returning its live indices in order. Small buffers are kept for reuse.
-    pub(super) fn take(&mut self) -> Vec<u32> {
-        let mut refs = std::mem::take(&mut self.refs);
-        if self.holes > 0 {
-            refs.retain(|&i| i != NIL);
-        }
-        self.holes = 0;
-        refs
-    }
-
-    /// Gives back a drained buffer so the next fill of this slot does not allocate.
-    pub(super) fn recycle(&mut self, mut buffer: Vec<u32>) {
-        const KEEP: usize = 256;
-        if self.refs.capacity() == 0 && buffer.capacity() <= KEEP {
-            buffer.clear();
-            self.refs = buffer;
-        }
-    }
-
-    pub(super) fn allocated_bytes(&self) -> usize {
-        self.refs.capacity() * size_of::<u32>()
+    /// Empties the slot, returning its entries in link order.
+    pub(super) fn take(&mut self) -> List {
+        self.list.take()
     }
 }
 
 /// The entries due in the current tick, sorted by exact deadline (stable, so ties keep arming order).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct CurrentList {
-    items: Vec<(u64, u32)>,
-    head: usize,
-    holes: usize,
+    list: List,
+    /// Reused to sort a slot's entries as they arrive.
+    scratch: Vec<(u64, u32)>,
 }
 
 impl CurrentList {
     pub(super) fn is_empty(&self) -> bool {
-        self.head == self.items.len()
+        self.list.is_empty()
     }
 
-    /// Links `index` after every entry whose deadline is not later than its own.
+    /// Links `index` after every entry whose deadline is not later than its own. Entries armed for
+    /// the current tick usually come in deadline order, so the walk from the tail is short.
     pub(super) fn insert<T>(&mut self, slab: &mut Slab<T>, index: u32) {
         let deadline = slab.at(index).deadline;
-        let at = if self.items.last().is_none_or(|&(d, _)| d <= deadline) {
-            self.items.len()
-        } else {
-            self.head + self.items[self.head..].partition_point(|&(d, _)| d <= deadline)
-        };
-        self.items.insert(at, (deadline, index));
-        for pos in at..self.items.len() {
-            let index = self.items[pos].1;
-            if index != NIL {
-                let entry = slab.at_mut(index);
-                entry.pos = pos as u32;
-                entry.loc = Loc::Current;
-            }
+        let mut after = self.list.tail;
+        while after != NIL && slab.at(after).deadline > deadline {
+            after = slab.at(after).prev;
         }
+        self.list.insert_after(slab, after, index, Loc::Current);
     }
 
-    /// Replaces the (empty) list with `indices`, sorted by deadline.
-    pub(super) fn fill<T>(&mut self, slab: &mut Slab<T>, indices: &[u32]) {
+    /// Fills the (empty) list with the entries of `from`, sorted by deadline.
+    pub(super) fn fill<T>(&mut self, slab: &mut Slab<T>, from: List) {
         debug_assert!(self.is_empty());
-        self.items.clear();
-        self.head = 0;
-        self.holes = 0;
-        self.items.extend(indices.iter().map(|&i| (slab.at(i).deadline, i)));
-        if !self.items.is_sorted_by_key(|&(d, _)| d) {
-            self.items.sort_by_key(|&(d, _)| d);
+        self.scratch.clear();
+        let mut index = from.head();
+        while index != NIL {
+            let entry = slab.at(index);
+            self.scratch.push((entry.deadline, index));
+            index = entry.next;
         }
-        for (pos, &(_, index)) in self.items.iter().enumerate() {
-            let entry = slab.at_mut(index);
-            entry.pos = pos as u32;
-            entry.loc = Loc::Current;
+        if !self.scratch.is_sorted_by_key(|&(d, _)| d) {
+            self.scratch.sort_by_key(|&(d, _)| d);
         }
-    }
-
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, pos: u32) {
-        self.items[pos as usize].1 = NIL;
-        self.holes += 1;
-        self.skip_holes();
-        if self.holes >= COMPACT_MIN && self.holes * 2 > self.items.len() - self.head {
-            self.compact(slab);
+        for i in 0..self.scratch.len() {
+            let index = self.scratch[i].1;
+            self.list.push_back(slab, index, Loc::Current);
+        }
+        // A storm of expiries may have grown the buffer; give most of it back.
+        if self.scratch.capacity() > 4096 {
+            self.scratch = Vec::new();
         }
     }
 
-    /// The earliest live deadline.
-    pub(super) fn front_deadline(&self) -> Option<u64> {
-        self.items[self.head..].iter().find(|&&(_, i)| i != NIL).map(|&(d, _)| d)
+    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, index: u32) {
+        self.list.unlink(slab, index);
+    }
+
+    /// The earliest deadline.
+    pub(super) fn front_deadline<T>(&self, slab: &Slab<T>) -> Option<u64> {
+        (!self.is_empty()).then(|| slab.at(self.list.head).deadline)
     }
 
     /// Unlinks and returns the first entry if it is due at `now`.
-    pub(super) fn pop_due(&mut self, now: u64) -> Option<u32> {
-        self.skip_holes();
-        let &(deadline, index) = self.items.get(self.head)?;
-        if deadline > now {
+    pub(super) fn pop_due<T>(&mut self, slab: &mut Slab<T>, now: u64) -> Option<u32> {
+        let head = self.list.head;
+        if head == NIL || slab.at(head).deadline > now {
             return None;
         }
-        self.head += 1;
-        self.skip_holes();
-        Some(index)
-    }
-
-    fn skip_holes(&mut self) {
-        while self.items.len() > self.head && self.items.last().is_some_and(|&(_, i)| i == NIL) {
-            self.items.pop();
-            self.holes -= 1;
-        }
-        while let Some(&(_, NIL)) = self.items.get(self.head) {
-            self.head += 1;
-            self.holes -= 1;
-        }
-        if self.head == self.items.len() {
-            self.items.clear();
-            self.head = 0;
-        }
-    }
-
-    fn compact<T>(&mut self, slab: &mut Slab<T>) {
-        self.items.drain(..self.head);
-        self.items.retain(|&(_, i)| i != NIL);
-        self.head = 0;
-        self.holes = 0;
-        for (pos, &(_, index)) in self.items.iter().enumerate() {
-            slab.at_mut(index).pos = pos as u32;
-        }
+        self.list.unlink(slab, head);
+        Some(head)
     }
 
     pub(super) fn allocated_bytes(&self) -> usize {
-        self.items.capacity() * size_of::<(u64, u32)>()
+        self.scratch.capacity() * size_of::<(u64, u32)>()
     }
 }

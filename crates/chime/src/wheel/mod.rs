@@ -24,9 +24,11 @@
 //! hands them out once `now` reaches each one's deadline. Nothing is ever handed out early, and entries
 //! with equal deadlines come out in the order they were armed (inserted or re-armed).
 //!
-//! Storage is a generational slab ([`Key`]); slots hold `u32` indices and every entry knows its
-//! position, so insert, re-arm and remove are O(1) and touch no other timer's memory except when a
-//! list is compacted. The next deadline is found with one bitmap scan per level.
+//! Storage is a generational slab ([`Key`]) in fixed chunks; each slot's list runs through the
+//! entries themselves (every entry knows its neighbours), so insert, re-arm and remove are O(1),
+//! nothing is ever copied as the wheel grows, and an entry holding a 24-byte record is 48 bytes in
+//! all. The next deadline is found with one bitmap scan per level, and each slot remembers its
+//! earliest deadline, so a caller sleeping until [`Wheel::next_deadline`] wakes when something is due.
 //!
 //! ```
 //! use chime::wheel::Wheel;
@@ -41,18 +43,32 @@
 //! ```
 
 mod level;
+mod link;
 mod list;
+mod query;
 mod slab;
 
 pub use slab::Key;
 
-use level::{LEVELS, Level, TICK_SHIFT, level_for, slot_for};
+use level::{LEVELS, Level, TICK_SHIFT};
 use list::CurrentList;
 use slab::{Loc, Slab};
 
 /// A hierarchical timing wheel holding values of type `T` until their deadlines.
 ///
 /// See the [module documentation](self) for the algorithm.
+///
+/// # Examples
+///
+/// ```
+/// use chime::wheel::Wheel;
+/// let mut wheel = Wheel::new();
+/// wheel.insert(2_000, "second");
+/// wheel.insert(1_000, "first");
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("first"));
+/// assert_eq!(wheel.pop(5_000).map(|(_, v)| v), Some("second"));
+/// assert_eq!(wheel.pop(5_000), None);
+/// ```
 pub struct Wheel<T> {
     slab: Slab<T>,
     levels: Box<[Level; LEVELS]>,
@@ -70,6 +86,8 @@ impl<T> Default for Wheel<T> {
 impl<T> Wheel<T> {
     /// An empty wheel whose time starts at 0.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let wheel: chime::wheel::Wheel<()> = chime::wheel::Wheel::new();
     /// assert_eq!(wheel.next_deadline(), None);
@@ -79,6 +97,8 @@ impl<T> Wheel<T> {
     }
 
     /// An empty wheel with room for `capacity` entries before its slab reallocates.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let wheel: chime::wheel::Wheel<u8> = chime::wheel::Wheel::with_capacity(1024);
@@ -95,6 +115,8 @@ impl<T> Wheel<T> {
 
     /// Number of entries, armed or not.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// wheel.insert(5, ());
@@ -107,6 +129,8 @@ impl<T> Wheel<T> {
 
     /// Whether the wheel holds no entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert!(chime::wheel::Wheel::<()>::new().is_empty());
     /// ```
@@ -115,6 +139,8 @@ impl<T> Wheel<T> {
     }
 
     /// The time the wheel was last polled to.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::<()>::new();
@@ -130,6 +156,8 @@ impl<T> Wheel<T> {
     /// # Panics
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -148,6 +176,8 @@ impl<T> Wheel<T> {
     ///
     /// Panics if the wheel already holds `u32::MAX - 1` entries.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert_unarmed('x');
@@ -161,6 +191,8 @@ impl<T> Wheel<T> {
 
     /// Arms `key` at `deadline`, whether it was armed or not; it then counts as armed last among equal
     /// deadlines. Returns `false` for a key that is gone.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -182,6 +214,8 @@ impl<T> Wheel<T> {
 
     /// Takes `key` off the wheel but keeps its value. Returns `false` for a key that is gone.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, ());
@@ -199,6 +233,8 @@ impl<T> Wheel<T> {
 
     /// Removes `key` and returns its value; `None` if it is gone (removed, or popped).
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, 'x');
@@ -211,76 +247,58 @@ impl<T> Wheel<T> {
         self.slab.free(key)
     }
 
-    /// The value of `key`.
+    /// Removes `key` and returns its value and whether it was armed (in one lookup); `None` if it
+    /// is gone.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
-    /// let key = wheel.insert(10, 'x');
-    /// assert_eq!(wheel.get(key), Some(&'x'));
+    /// let armed = wheel.insert(10, 'a');
+    /// let idle = wheel.insert_unarmed('b');
+    /// assert_eq!(wheel.remove_armed(armed), Some(('a', true)));
+    /// assert_eq!(wheel.remove_armed(idle), Some(('b', false)));
+    /// assert_eq!(wheel.remove_armed(idle), None);
     /// ```
-    pub fn get(&self, key: Key) -> Option<&T> {
-        self.slab.get_entry(key)?.value.as_ref()
-    }
-
-    /// The value of `key`, mutably.
-    ///
-    /// ```
-    /// let mut wheel = chime::wheel::Wheel::new();
-    /// let key = wheel.insert(10, 1);
-    /// *wheel.get_mut(key).unwrap() += 1;
-    /// assert_eq!(wheel.get(key), Some(&2));
-    /// ```
-    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        self.slab.get_entry_mut(key)?.value.as_mut()
-    }
-
-    /// The deadline of `key` if it is armed.
-    ///
-    /// ```
-    /// let mut wheel = chime::wheel::Wheel::new();
-    /// let key = wheel.insert(10, ());
-    /// assert_eq!(wheel.deadline(key), Some(10));
-    /// wheel.poll(10);
-    /// assert_eq!(wheel.deadline(key), None, "expired entries are no longer armed");
-    /// ```
-    pub fn deadline(&self, key: Key) -> Option<u64> {
-        let entry = self.slab.get_entry(key)?;
-        (entry.loc != Loc::Unlinked).then_some(entry.deadline)
-    }
-
-    /// The deadline `key` was last armed for, kept after it expires (so a popped run knows when it was
-    /// due). `None` for a key that is gone.
-    ///
-    /// ```
-    /// let mut wheel = chime::wheel::Wheel::new();
-    /// let key = wheel.insert(10, ());
-    /// wheel.poll(15);
-    /// assert_eq!(wheel.scheduled(key), Some(10));
-    /// ```
-    pub fn scheduled(&self, key: Key) -> Option<u64> {
-        Some(self.slab.get_entry(key)?.deadline)
+    pub fn remove_armed(&mut self, key: Key) -> Option<(T, bool)> {
+        let armed = self.slab.get_entry(key)?.loc != Loc::Unlinked;
+        self.unlink(key.index);
+        Some((self.slab.free(key)?, armed))
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
-    /// earliest deadline, and equal to it when that deadline is in the current tick. `None` when
-    /// nothing is armed.
+    /// earliest deadline, and equal to it unless entries were removed from the slot that holds it
+    /// (each slot keeps the earliest deadline linked into it, so a caller that sleeps until this time
+    /// wakes once per due time, not once per level the entry moves through). `None` when nothing is
+    /// armed.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
-    /// wheel.insert(1 << 40, ());
-    /// assert!(wheel.next_deadline().unwrap() <= 1 << 40);
+    /// let far = wheel.insert(1 << 40, ());
+    /// wheel.insert(1 << 41, ());
+    /// assert_eq!(wheel.next_deadline(), Some(1 << 40));
+    /// wheel.remove(far);
+    /// assert!(wheel.next_deadline().unwrap() <= 1 << 41, "early after a removal, never late");
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
-        if let Some(deadline) = self.current.front_deadline() {
+        if let Some(deadline) = self.current.front_deadline(&self.slab) {
             return Some(deadline);
         }
         let tick = self.elapsed >> TICK_SHIFT;
-        self.levels.iter().find_map(|level| level.next_occupied(tick)).map(|(_, start)| start << TICK_SHIFT)
+        // Lower levels hold earlier entries, so the first occupied slot of the lowest occupied level
+        // holds the earliest one.
+        self.levels.iter().find_map(|level| {
+            level.next_occupied(tick).map(|(slot, start)| (start << TICK_SHIFT).max(level.min_deadline(slot)))
+        })
     }
 
     /// Advances the wheel to `now` and disarms and returns the next entry due at or before `now`, in
     /// deadline order (arming order among equal deadlines). The entry stays in the wheel, unarmed:
     /// [`remove`](Self::remove) it, or [`rearm`](Self::rearm) it for its next run.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
@@ -291,8 +309,7 @@ impl<T> Wheel<T> {
     /// ```
     pub fn poll(&mut self, now: u64) -> Option<Key> {
         loop {
-            if let Some(index) = self.current.pop_due(now) {
-                self.slab.at_mut(index).loc = Loc::Unlinked;
+            if let Some(index) = self.current.pop_due(&mut self.slab, now) {
                 return Some(self.slab.key_at(index));
             }
             let tick = self.elapsed >> TICK_SHIFT;
@@ -318,6 +335,8 @@ impl<T> Wheel<T> {
 
     /// [`poll`](Self::poll), then removes the entry.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let mut wheel = chime::wheel::Wheel::new();
     /// let key = wheel.insert(10, "x");
@@ -328,66 +347,6 @@ impl<T> Wheel<T> {
         let key = self.poll(now)?;
         let value = self.slab.free(key)?;
         Some((key, value))
-    }
-
-    /// Keys of every entry, armed or not, in slab order.
-    ///
-    /// ```
-    /// let mut wheel = chime::wheel::Wheel::new();
-    /// let a = wheel.insert(10, ());
-    /// assert_eq!(wheel.keys().collect::<Vec<_>>(), vec![a]);
-    /// ```
-    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.slab.keys()
-    }
-
-    /// Bytes allocated by the wheel itself (slab, slot lists and levels), not by the values' own heap
-    /// data. For benchmarks of the engine's memory per timer.
-    ///
-    /// ```
-    /// let mut wheel = chime::wheel::Wheel::new();
-    /// wheel.insert(10, ());
-    /// assert!(wheel.allocated_bytes() > 0);
-    /// ```
-    pub fn allocated_bytes(&self) -> usize {
-        size_of::<Self>()
-            + size_of::<[Level; LEVELS]>()
-            + self.slab.allocated_bytes()
-            + self.current.allocated_bytes()
-            + self.levels.iter().map(Level::allocated_bytes).sum::<usize>()
-    }
-
-    fn link(&mut self, index: u32) {
-        let deadline = self.slab.at(index).deadline >> TICK_SHIFT;
-        match level_for(self.elapsed >> TICK_SHIFT, deadline) {
-            None => self.current.insert(&mut self.slab, index),
-            Some(level) => self.levels[level].push(&mut self.slab, slot_for(deadline, level), index),
-        }
-    }
-
-    fn unlink(&mut self, index: u32) {
-        let (loc, pos) = (self.slab.at(index).loc, self.slab.at(index).pos);
-        match loc {
-            Loc::Slot { level, slot } => {
-                self.levels[level as usize].remove(&mut self.slab, slot as usize, pos)
-            }
-            Loc::Current => self.current.remove(&mut self.slab, pos),
-            Loc::Unlinked | Loc::Vacant => return,
-        }
-        self.slab.at_mut(index).loc = Loc::Unlinked;
-    }
-
-    /// Time has reached `slot` of `level` (and `elapsed` is its start): move its entries down.
-    fn expire_slot(&mut self, level: usize, slot: usize) {
-        let indices = self.levels[level].take(slot);
-        if level == 0 {
-            self.current.fill(&mut self.slab, &indices);
-        } else {
-            for &index in &indices {
-                self.link(index);
-            }
-        }
-        self.levels[level].recycle(slot, indices);
     }
 }
 

@@ -11,14 +11,15 @@
 
 use std::fmt;
 
-/// Marks "no index" in free lists and list positions.
+/// Marks "no index" in free lists and list links.
 pub(super) const NIL: u32 = u32::MAX;
 
-/// Where an entry is linked; the wheel's lists store indices and each entry knows its place.
+/// Where an entry is linked. The wheel's lists run through the entries themselves (`prev`, `next`);
+/// a slot is not stored, as it follows from the deadline and the level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Loc {
-    /// In the slot `slot` of level `level`.
-    Slot { level: u8, slot: u8 },
+    /// In a slot of level `level`: the slot of its deadline's digit at that level.
+    Slot { level: u8 },
     /// In the sorted list of the tick being expired.
     Current,
     /// Occupied but not linked: expired and handed to the caller, or never armed.
@@ -30,6 +31,8 @@ pub(super) enum Loc {
 /// A stable, generational handle to one entry of a [`Wheel`](super::Wheel).
 ///
 /// Keys are never reused: once the entry is removed, the key answers `None` forever.
+///
+/// # Examples
 ///
 /// ```
 /// use chime::wheel::Wheel;
@@ -49,11 +52,33 @@ pub struct Key {
 
 impl Key {
     /// The slot index in the slab (shared by the entry's past and future occupants).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let first = wheel.insert(10, "a");
+    /// wheel.remove(first);
+    /// let second = wheel.insert(10, "b");
+    /// assert_eq!(second.index(), first.index(), "the freed slot is used again");
+    /// assert_ne!(second, first);
+    /// ```
     pub fn index(self) -> u32 {
         self.index
     }
 
     /// The generation that tells this occupant from every other one of the same index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut wheel = chime::wheel::Wheel::new();
+    /// let first = wheel.insert(10, "a");
+    /// wheel.remove(first);
+    /// let second = wheel.insert(10, "b");
+    /// assert_ne!(second.generation(), first.generation());
+    /// assert_eq!(wheel.get(first), None, "the old key never reaches the new occupant");
+    /// ```
     pub fn generation(self) -> u32 {
         self.generation
     }
@@ -65,12 +90,16 @@ impl fmt::Debug for Key {
     }
 }
 
-/// One slab entry: the timer's deadline, where it is linked and the caller's value.
+/// One slab entry: the timer's deadline, where it is linked, its neighbours there, and the caller's
+/// value. With a 24-byte value that has a niche (a boxed callback's pointer is never null), an entry
+/// is 48 bytes, and the lists cost nothing more.
 pub(super) struct Entry<T> {
     pub(super) deadline: u64,
     pub(super) generation: u32,
-    /// Position in the list named by `loc`, or the next free index while vacant.
-    pub(super) pos: u32,
+    /// The previous entry of its list (`NIL` at the head).
+    pub(super) prev: u32,
+    /// The next entry of its list (`NIL` at the tail), or the next free index while vacant.
+    pub(super) next: u32,
     pub(super) loc: Loc,
     pub(super) value: Option<T>,
 }
@@ -105,9 +134,10 @@ impl<T> Slab<T> {
         if self.free_head != NIL {
             let index = self.free_head;
             let entry = self.at_mut(index);
-            let next_free = entry.pos;
+            let next_free = entry.next;
             entry.deadline = deadline;
-            entry.pos = NIL;
+            entry.prev = NIL;
+            entry.next = NIL;
             entry.loc = Loc::Unlinked;
             entry.value = Some(value);
             let generation = entry.generation;
@@ -124,7 +154,8 @@ impl<T> Slab<T> {
         self.chunks[chunk].push(Entry {
             deadline,
             generation: 0,
-            pos: NIL,
+            prev: NIL,
+            next: NIL,
             loc: Loc::Unlinked,
             value: Some(value),
         });
@@ -141,10 +172,10 @@ impl<T> Slab<T> {
         entry.loc = Loc::Vacant;
         if entry.generation == u32::MAX {
             // Retired: handing this index out again would let an old key match a new timer.
-            entry.pos = NIL;
+            entry.next = NIL;
         } else {
             entry.generation += 1;
-            entry.pos = free_head;
+            entry.next = free_head;
             self.free_head = key.index;
         }
         self.len -= 1;

@@ -48,7 +48,7 @@ fn deadlines_past_tokio_delayqueue_limit_work() {
 }
 
 #[test]
-fn removal_leaves_holes_that_are_compacted() {
+fn removals_in_the_middle_of_a_slot_keep_the_rest_in_order() {
     let mut wheel = Wheel::new();
     let keys: Vec<_> = (0..1000).map(|i| wheel.insert(5_000 * MS, i)).collect();
     for key in keys.iter().step_by(3).chain(keys.iter().skip(1).step_by(3)) {
@@ -56,6 +56,30 @@ fn removal_leaves_holes_that_are_compacted() {
     }
     let survivors: Vec<_> = std::iter::from_fn(|| wheel.pop(5_000 * MS)).map(|(_, v)| v).collect();
     assert_eq!(survivors, (2..1000).step_by(3).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_entry_with_a_24_byte_value_is_48_bytes() {
+    // A timer record: a boxed callback (a fat pointer, never null) and an optional boxed extra.
+    type Record = (Box<dyn FnMut() + Send>, Option<Box<u64>>);
+    assert_eq!(size_of::<Record>(), 24);
+    assert_eq!(size_of::<super::slab::Entry<Record>>(), 48);
+}
+
+#[test]
+fn a_slot_of_many_entries_fills_and_drains_without_copying_a_list() {
+    let mut wheel = Wheel::new();
+    let keys: Vec<_> = (0..100_000u64).map(|i| wheel.insert(3_000 * MS + i % 7, i)).collect();
+    // The entries, and nothing per entry beyond them (the levels and the last chunk's slack are fixed).
+    assert!(wheel.allocated_bytes() / keys.len() <= size_of::<super::slab::Entry<u64>>() + 2);
+    let mut last = 0;
+    let mut count = 0;
+    while let Some((_, v)) = wheel.pop(4_000 * MS) {
+        assert!(3_000 * MS + v % 7 >= last, "deadline order");
+        last = 3_000 * MS + v % 7;
+        count += 1;
+    }
+    assert_eq!(count, keys.len());
 }
 
 #[test]
@@ -155,7 +179,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Remove(pick) => {
                 let Some(key) = model.pick(pick) else { continue };
-                prop_assert!(wheel.remove(key).is_some());
+                if pick % 2 == 0 {
+                    prop_assert!(wheel.remove(key).is_some());
+                } else {
+                    let armed = model.armed.contains_key(&key);
+                    prop_assert_eq!(wheel.remove_armed(key).map(|(_, a)| a), Some(armed));
+                }
                 model.disarm(key);
                 model.live.retain(|&k| k != key);
                 prop_assert!(wheel.remove(key).is_none());

@@ -7,11 +7,14 @@ use std::future::Future;
 use tokio::sync::oneshot;
 
 use super::{Queue, Worker};
-use crate::{Error, Scheduler};
+use crate::error::Error;
+use crate::scheduler::Scheduler;
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
 /// N workers with a state each; made by [`Scheduler::group`].
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -36,6 +39,20 @@ impl<S> fmt::Debug for Group<S> {
 impl Scheduler {
     /// Starts `n` workers; member `i` owns the state `init(i)` and runs what [`Group::map`] and
     /// [`Group::run_on`] send it, one job at a time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let group = sched.group(2, |id| (id, Vec::<String>::new()));
+    /// group.run_on(1, |(_, log): &mut (usize, Vec<String>)| log.push("hello".into())).await?;
+    /// assert_eq!(group.map(|(id, log): &mut (usize, Vec<String>)| (*id, log.len())).await?, [(0, 0), (1, 1)]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot Resolver's forks, each with its own state, within one process; [`Group::map`] is its
+    /// `map`.
     pub fn group<S: Send + 'static>(&self, n: usize, mut init: impl FnMut(usize) -> S) -> Group<S> {
         let members = (0..n)
             .map(|i| {
@@ -58,11 +75,30 @@ impl Scheduler {
 
 impl<S: Send + 'static> Group<S> {
     /// Members in the group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// assert_eq!(sched.group(4, |_| ()).len(), 4);
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
     /// Whether the group has no member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sched = chime::Scheduler::start();
+    /// assert!(sched.group(0, |_| ()).is_empty());
+    /// assert!(!sched.group(1, |_| ()).is_empty());
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -72,6 +108,20 @@ impl<S: Send + 'static> Group<S> {
     /// # Errors
     ///
     /// [`Error::WorkerGone`] if a member has stopped (closed, or it panicked, in `f` or before).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let group = sched.group(3, |id| id * 10);
+    /// assert_eq!(group.map(|state: &mut usize| *state).await?, [0, 10, 20]);
+    /// group.close();
+    /// assert_eq!(group.map(|state: &mut usize| *state).await, Err(chime::Error::WorkerGone));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot's `map 'worker.id'`, which returns one result per fork, in fork order.
     pub async fn map<R, F>(&self, f: F) -> Result<Vec<R>, Error>
     where
         R: Send + 'static,
@@ -89,7 +139,19 @@ impl<S: Send + 'static> Group<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for an index past the group; [`Error::WorkerGone`] if the member stopped.
+    /// [`Error::NoSuchMember`] for an index past the group; [`Error::WorkerGone`] if the member stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let group = sched.group(2, |_| 0u64);
+    /// assert_eq!(group.run_on(1, |hits: &mut u64| { *hits += 1; *hits }).await?, 1);
+    /// assert_eq!(group.map(|hits: &mut u64| *hits).await?, [0, 1]);
+    /// assert_eq!(group.run_on(2, |hits: &mut u64| *hits).await, Err(chime::Error::NoSuchMember { index: 2, members: 2 }));
+    /// # Ok(()) }
+    /// ```
     pub fn run_on<R, F>(&self, index: usize, f: F) -> impl Future<Output = Result<R, Error>> + use<R, F, S>
     where
         R: Send + 'static,
@@ -97,7 +159,7 @@ impl<S: Send + 'static> Group<S> {
     {
         let (tx, rx) = oneshot::channel();
         let sent = match self.members.get(index) {
-            None => Err(Error::NotFound),
+            None => Err(Error::NoSuchMember { index, members: self.members.len() }),
             Some(member) => member
                 .push(Box::new(move |state: &mut S| {
                     let _ = tx.send(f(state));
@@ -112,6 +174,17 @@ impl<S: Send + 'static> Group<S> {
     }
 
     /// Closes every member; each finishes its queued jobs and ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// let sched = chime::Scheduler::start();
+    /// let group = sched.group(2, |_| ());
+    /// group.close();
+    /// assert_eq!(group.run_on(0, |_: &mut ()| ()).await, Err(chime::Error::WorkerGone));
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) {
         self.members.iter().for_each(Worker::close);
     }

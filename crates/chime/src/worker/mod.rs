@@ -1,30 +1,29 @@
 //! Workers: Copas' background workers, each a task with its own queue that runs only while it has
 //! data; and worker [groups](Group) (Knot's `map` over forks, within one process).
 
+mod builder;
+mod error;
 mod group;
 mod queue;
 mod ticket;
 
+pub use builder::WorkerBuilder;
+pub use error::{PushError, SendError};
 pub use group::Group;
 pub use queue::Queue;
 pub use ticket::{ItemState, Ticket};
 
-pub(crate) use queue::WorkerControl;
-
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use queue::Shared;
 
-use crate::timer::PanicReport;
-use crate::unwind::CatchUnwind;
-use crate::{Error, Scheduler};
-
 /// A handle to a worker: push items to its queue, close it, join it. Clones push to the same worker;
 /// when the last handle is dropped, the queue closes and the worker drains it and ends.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
@@ -67,64 +66,23 @@ impl<T> Drop for Worker<T> {
     }
 }
 
-/// A push that was refused; the item comes back with the reason.
+/// How a worker ended, from [`Worker::join`].
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sched = chime::Scheduler::start();
-/// let worker = sched.worker(|_queue: chime::Queue<u8>| async {});
-/// worker.close();
-/// let refused = worker.push(5).unwrap_err();
-/// assert_eq!(refused.into_inner(), 5);
+/// let worker = sched.worker(|mut queue: chime::Queue<u8>| async move {
+///     if queue.pop().await == Some(0) { panic!("zero") }
+/// });
+/// worker.push(0).unwrap();
+/// worker.push(1).unwrap();
+/// let exit: chime::WorkerExit<u8> = worker.join().await;
+/// assert_eq!(exit.panic.as_deref(), Some("zero"));
+/// assert_eq!(exit.unprocessed, [1]);
 /// # }
 /// ```
-#[derive(PartialEq, Eq)]
-pub enum PushError<T> {
-    /// A bounded worker's queue is full.
-    Full(T),
-    /// The worker is closed or has ended (it returned, panicked, or the scheduler shut down).
-    Gone(T),
-}
-
-impl<T> PushError<T> {
-    /// The item that was not queued.
-    pub fn into_inner(self) -> T {
-        match self {
-            PushError::Full(item) | PushError::Gone(item) => item,
-        }
-    }
-}
-
-impl<T> fmt::Debug for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PushError::Full(_) => "Full(..)",
-            PushError::Gone(_) => "Gone(..)",
-        })
-    }
-}
-
-impl<T> fmt::Display for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PushError::Full(_) => "the worker's queue is full",
-            PushError::Gone(_) => "the worker has stopped",
-        })
-    }
-}
-
-impl<T> std::error::Error for PushError<T> {}
-
-impl<T> From<PushError<T>> for Error {
-    fn from(err: PushError<T>) -> Self {
-        match err {
-            PushError::Full(_) => Error::QueueFull,
-            PushError::Gone(_) => Error::WorkerGone,
-        }
-    }
-}
-
-/// How a worker ended, from [`Worker::join`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct WorkerExit<T> {
@@ -135,28 +93,43 @@ pub struct WorkerExit<T> {
 }
 
 impl<T: Send + 'static> Worker<T> {
-    /// Queues `item`; the returned [`Ticket`] follows it.
+    /// Queues `item`, without waiting; the returned [`Ticket`] follows it.
     ///
     /// # Errors
     ///
     /// [`PushError::Gone`] once the worker is closed or ended, [`PushError::Full`] when a bounded
     /// worker's queue is full; both hand the item back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// let ticket = worker.push(1)?;
+    /// assert_eq!(ticket.state(), ItemState::Queued);
+    /// assert_eq!(ticket.done().await, ItemState::Completed);
+    /// worker.close();
+    /// assert_eq!(worker.push(2).unwrap_err().into_inner(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas' `w:push(data)`.
     pub fn push(&self, item: T) -> Result<Ticket, PushError<T>> {
         let mut state = self.shared.lock();
         if state.closed {
             return Err(PushError::Gone(item));
         }
         let mut cancelled = Vec::new();
-        if let Some(cap) = self.shared.capacity
-            && state.items.len() >= cap
-        {
+        if state.items.len() >= state.limit(self.shared.capacity) {
             // Cancelled items hold no place in a bounded queue.
             let (kept, gone): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut state.items)
                 .into_iter()
                 .partition(|(_, t)| t.get() != ItemState::Cancelled);
             state.items = kept;
             cancelled.extend(gone);
-            if state.items.len() >= cap {
+            if state.items.len() >= state.limit(self.shared.capacity) {
                 drop(state);
                 drop(cancelled); // user items are dropped with no lock held
                 return Err(PushError::Full(item));
@@ -170,185 +143,167 @@ impl<T: Send + 'static> Worker<T> {
         Ok(ticket)
     }
 
-    /// The same as [`push`](Self::push), named for callers who want to say that it never waits.
+    /// Queues `item`, waiting for room on a bounded worker (on a rendezvous worker, for the worker
+    /// to wait in [`pop`](Queue::pop)).
     ///
     /// # Errors
     ///
-    /// As [`push`](Self::push).
-    pub fn try_push(&self, item: T) -> Result<Ticket, PushError<T>> {
-        self.push(item)
-    }
-
-    /// Queues `item`, waiting for room on a bounded worker.
+    /// [`SendError`] (with the item) if the worker closes or ends first: waiting for room is the
+    /// only other way a send could fail, and it waits.
     ///
-    /// # Errors
+    /// # Examples
     ///
-    /// [`PushError::Gone`] (with the item) if the worker closes or ends first.
-    pub async fn send(&self, mut item: T) -> Result<Ticket, PushError<T>> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker_builder().bounded(1).spawn(|mut queue: Queue<u32>| async move {
+    ///     while queue.pop().await.is_some() {}
+    /// });
+    /// worker.push(1)?;
+    /// assert!(worker.push(2).unwrap_err().is_full());
+    /// let ticket = worker.send(2).await?;   // waits until the worker takes 1
+    /// assert_eq!(ticket.done().await, ItemState::Completed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(&self, mut item: T) -> Result<Ticket, SendError<T>> {
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             match self.push(item) {
+                Ok(ticket) => return Ok(ticket),
                 Err(PushError::Full(back)) => item = back,
-                other => return other,
+                Err(PushError::Gone(back)) => return Err(SendError(back)),
             }
             room.await;
         }
     }
 
     /// Closes the queue: no more pushes; the worker drains what is queued, then `pop` returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.close();
+    /// assert!(worker.push(2).unwrap_err().is_gone());
+    /// assert_eq!(rx.recv().await, Some(1), "what was queued is still processed");
+    /// assert_eq!(rx.recv().await, None, "then the worker ends");
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) {
         self.shared.close();
     }
 
     /// Whether the queue is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// assert!(!worker.is_closed());
+    /// worker.close();
+    /// assert!(worker.is_closed());
+    /// # }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
 
     /// Whether the worker's task has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u8>| async move {
+    ///     let _one = queue.pop().await;   // handles one item, then returns
+    /// });
+    /// assert!(!worker.is_finished());
+    /// worker.push(1)?.done().await;
+    /// assert!(worker.is_finished());
+    /// # Ok(()) }
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.shared.lock().finished
     }
 
     /// Items waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(worker.len(), 2, "the worker has not run yet");
+    /// worker.push(3)?.done().await;
+    /// assert_eq!(worker.len(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.lock().items.len()
     }
 
     /// Whether no item is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// assert!(worker.is_empty());
+    /// let ticket = worker.push(1)?;
+    /// assert!(!worker.is_empty());
+    /// ticket.done().await;
+    /// assert!(worker.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Waits for the worker's task to end (it does once closed and drained, if it returns, or if it
     /// panics) and takes what it left. Does not close the worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move {
+    ///     let _first = queue.pop().await;   // takes one item, then returns
+    /// });
+    /// for n in 1..=3 {
+    ///     worker.push(n)?;
+    /// }
+    /// let exit = worker.join().await;
+    /// assert_eq!(exit.unprocessed, [2, 3], "handed back, not dropped");
+    /// assert!(exit.panic.is_none());
+    /// # Ok(()) }
+    /// ```
     pub async fn join(self) -> WorkerExit<T> {
         self.shared.wait_finished().await;
         let mut state = self.shared.lock();
         WorkerExit { unprocessed: std::mem::take(&mut state.unprocessed), panic: state.panic.clone() }
-    }
-}
-
-/// Configures a worker: a name, a bound, a restart policy. Made by [`Scheduler::worker_builder`].
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let sched = chime::Scheduler::start();
-/// let worker = sched
-///     .worker_builder()
-///     .name("indexer")
-///     .bounded(100)
-///     .restart_on_panic(3)
-///     .spawn(|mut queue: chime::Queue<u64>| async move { while queue.pop().await.is_some() {} });
-/// # drop(worker); }
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a worker builder does nothing until spawned"]
-pub struct WorkerBuilder {
-    sched: Scheduler,
-    name: Option<String>,
-    capacity: Option<usize>,
-    restarts: u32,
-    /// Handles lifecycle events: closed last at shutdown, after `Stopped` is delivered.
-    lifecycle: bool,
-}
-
-impl WorkerBuilder {
-    /// A name for reports (panics, tracing).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// At most `capacity` queued items: [`Worker::push`] then answers [`PushError::Full`] and
-    /// [`Worker::send`] waits. A capacity of 0 counts as 1.
-    pub fn bounded(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity.max(1));
-        self
-    }
-
-    /// Starts the worker function again, with the same queue, after a panic, up to `restarts` times;
-    /// the item it held is marked [`ItemState::Failed`] each time.
-    pub fn restart_on_panic(mut self, restarts: u32) -> Self {
-        self.restarts = restarts;
-        self
-    }
-
-    pub(crate) fn for_lifecycle(mut self) -> Self {
-        self.lifecycle = true;
-        self
-    }
-
-    /// Starts the worker: `run` is called with its queue (again after each allowed restart).
-    pub fn spawn<T, F, Fut>(self, mut run: F) -> Worker<T>
-    where
-        T: Send + 'static,
-        F: FnMut(Queue<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let name = self.name.unwrap_or_else(|| "worker".to_string());
-        let shared = Arc::new(Shared::new(self.capacity, name));
-        let sched = self.sched;
-        let inner = sched.inner.clone();
-        inner.registry.add_worker(Arc::downgrade(&shared) as _, self.lifecycle);
-        let task_shared = shared.clone();
-        let mut restarts = self.restarts;
-        inner.runtime.clone().spawn(async move {
-            let shared = task_shared;
-            let panic = loop {
-                let queue = Queue { shared: shared.clone(), sched: sched.clone() };
-                match CatchUnwind(Box::pin(run(queue))).await {
-                    Ok(()) => break None,
-                    Err(payload) => {
-                        let source = format!("worker {:?}", shared.name);
-                        let report = PanicReport::new(None, source, &*payload);
-                        let message = report.message().to_string();
-                        sched.inner.report(report);
-                        if restarts == 0 {
-                            break Some(message);
-                        }
-                        restarts -= 1;
-                        shared.fail_current();
-                    }
-                }
-            };
-            shared.finish(panic);
-        });
-        Worker { shared }
-    }
-}
-
-impl Scheduler {
-    /// Copas' `addworker`: starts a worker task with its own queue. It runs only while it has data:
-    /// `queue.pop().await` waits for the next item.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
-    /// let sched = chime::Scheduler::start();
-    /// let worker = sched.worker(|mut queue: chime::Queue<u32>| async move {
-    ///     while let Some(n) = queue.pop().await { println!("{n}"); }
-    /// });
-    /// let ticket = worker.push(1)?;
-    /// ticket.done().await;
-    /// # Ok(()) }
-    /// ```
-    pub fn worker<T, F, Fut>(&self, run: F) -> Worker<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(Queue<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let mut run = Some(run);
-        self.worker_builder().spawn(move |queue| {
-            let run = run.take().expect("a worker without restarts runs once");
-            run(queue)
-        })
-    }
-
-    /// A builder for a worker with a name, a bound or a restart policy.
-    pub fn worker_builder(&self) -> WorkerBuilder {
-        WorkerBuilder { sched: self.clone(), name: None, capacity: None, restarts: 0, lifecycle: false }
     }
 }

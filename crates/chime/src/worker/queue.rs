@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::ticket::{ItemState, TicketState};
-use crate::Scheduler;
+use crate::scheduler::Scheduler;
+use crate::scheduler::registry::{BoxFuture, Drain};
 
 /// What a worker's handles, its task and the scheduler share.
 pub(crate) struct Shared<T> {
@@ -35,6 +36,20 @@ pub(super) struct State<T> {
     pub(super) finished: bool,
     pub(super) unprocessed: Vec<T>,
     pub(super) panic: Option<String>,
+    /// Pops waiting for an item: what a zero-capacity (rendezvous) worker has room for.
+    pub(super) waiting: usize,
+}
+
+impl<T> State<T> {
+    /// How many items a worker of `capacity` may hold now: unbounded, `capacity`, or, for a
+    /// rendezvous worker (capacity 0), one per pop waiting for an item.
+    pub(super) fn limit(&self, capacity: Option<usize>) -> usize {
+        match capacity {
+            None => usize::MAX,
+            Some(0) => self.waiting,
+            Some(capacity) => capacity,
+        }
+    }
 }
 
 impl<T> Shared<T> {
@@ -47,6 +62,7 @@ impl<T> Shared<T> {
                 finished: false,
                 unprocessed: Vec::new(),
                 panic: None,
+                waiting: 0,
             }),
             available: Notify::new(),
             room: Notify::new(),
@@ -113,7 +129,26 @@ impl<T> Shared<T> {
     }
 }
 
+/// A pop waiting for an item, counted while it waits (a rendezvous worker takes pushes only then).
+struct Waiting<'a, T>(&'a Shared<T>);
+
+impl<'a, T> Waiting<'a, T> {
+    fn new(shared: &'a Shared<T>) -> Self {
+        shared.lock().waiting += 1;
+        shared.room.notify_waiters(); // a rendezvous sender may hand its item over now
+        Waiting(shared)
+    }
+}
+
+impl<T> Drop for Waiting<'_, T> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
+}
+
 /// A worker's own queue, handed to its task: Copas' `queue:pop()` and `queue:pause()`.
+///
+/// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
@@ -145,6 +180,28 @@ impl<T> std::fmt::Debug for Queue<T> {
 impl<T> Queue<T> {
     /// Marks the previous item completed and takes the next one, waiting while the queue is empty;
     /// `None` once the worker is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n); }
+    /// });
+    /// let first = worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some(1));
+    /// assert_eq!(rx.recv().await, Some(2));
+    /// assert_eq!(first.state(), ItemState::Completed, "taking 2 completed 1");
+    /// worker.close();
+    /// assert_eq!(rx.recv().await, None, "pop returned None: the worker ended");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Copas' `queue:pop()`, which likewise yields until data comes.
     pub async fn pop(&mut self) -> Option<T> {
         loop {
             let available = self.shared.available.notified();
@@ -179,55 +236,159 @@ impl<T> Queue<T> {
             match next {
                 Ok(item) => return Some(item),
                 Err(true) => return None,
-                Err(false) => available.await,
+                Err(false) => {
+                    let _waiting = Waiting::new(&self.shared);
+                    available.await;
+                }
             }
         }
     }
 
     /// Copas' `queue:pause()`: yields to the other tasks without taking new data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         queue.pause().await;   // other tasks run; no new item is taken
+    ///         let _ = tx.send((n, queue.len()));
+    ///     }
+    /// });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some((1, 1)), "2 still waits in the queue");
+    /// assert_eq!(rx.recv().await, Some((2, 0)));
+    /// # Ok(()) }
+    /// ```
     pub async fn pause(&mut self) {
         tokio::task::yield_now().await;
     }
 
     /// Sleeps for `duration` on chime's wheel, without taking new data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let start = tokio::time::Instant::now();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u64>| async move {
+    ///     while let Some(ms) = queue.pop().await {
+    ///         queue.pause_for(std::time::Duration::from_millis(ms)).await;
+    ///         let _ = tx.send(start.elapsed());
+    ///     }
+    /// });
+    /// worker.push(100)?;
+    /// assert_eq!(rx.recv().await, Some(std::time::Duration::from_millis(100)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Knot's `worker.sleep(seconds)`.
     pub async fn pause_for(&mut self, duration: Duration) {
         self.sched.sleep(duration).await;
     }
 
     /// Items waiting (cancelled ones included until the task skips them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.len()); }
+    /// });
+    /// for n in 0..3 {
+    ///     worker.push(n)?;
+    /// }
+    /// assert_eq!(rx.recv().await, Some(2), "two more wait behind the first");
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.lock().items.len()
     }
 
     /// Whether no item is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.is_empty()); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.push(2)?;
+    /// assert_eq!(rx.recv().await, Some(false));
+    /// assert_eq!(rx.recv().await, Some(true));
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the worker was closed (it drains what is queued, then `pop` returns `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u8>| async move {
+    ///     while queue.pop().await.is_some() { let _ = tx.send(queue.is_closed()); }
+    /// });
+    /// worker.push(1)?;
+    /// worker.close();
+    /// assert_eq!(rx.recv().await, Some(true), "closed, and still draining");
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
 
     /// The scheduler the worker runs on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::Queue;
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u64>| async move {
+    ///     while let Some(ms) = queue.pop().await {
+    ///         queue.scheduler().after(std::time::Duration::from_millis(ms), |_| {}).unwrap();
+    ///     }
+    /// });
+    /// worker.push(100)?.done().await;
+    /// assert_eq!(sched.pending(), 1, "the worker armed a timer");
+    /// # Ok(()) }
+    /// ```
     pub fn scheduler(&self) -> &Scheduler {
         &self.sched
     }
 }
 
 /// What the scheduler needs of any worker at shutdown, whatever its item type.
-pub(crate) trait WorkerControl: Send + Sync {
-    fn close(&self);
-    /// Waits for the task to end; returns how many items it left unprocessed.
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>>;
-}
-
-impl<T: Send> WorkerControl for Shared<T> {
+impl<T: Send> Drain for Shared<T> {
     fn close(&self) {
         Shared::close(self);
     }
 
-    fn finished(&self) -> std::pin::Pin<Box<dyn Future<Output = usize> + Send + '_>> {
+    fn finished(&self) -> BoxFuture<'_, usize> {
         Box::pin(async move {
             self.wait_finished().await;
             self.lock().unprocessed.len()

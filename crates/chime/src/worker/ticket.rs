@@ -7,6 +7,8 @@ use tokio::sync::Notify;
 
 /// Where a pushed item is.
 ///
+/// # Examples
+///
 /// ```
 /// assert!(chime::ItemState::Completed.is_final());
 /// assert!(!chime::ItemState::Queued.is_final());
@@ -31,6 +33,15 @@ pub enum ItemState {
 
 impl ItemState {
     /// Whether the state can no longer change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chime::ItemState;
+    /// assert!(ItemState::Cancelled.is_final());
+    /// assert!(ItemState::Returned.is_final());
+    /// assert!(!ItemState::Running.is_final());
+    /// ```
     pub fn is_final(self) -> bool {
         !matches!(self, ItemState::Queued | ItemState::Running)
     }
@@ -73,6 +84,8 @@ impl TicketState {
 /// The handle [`Worker::push`](crate::Worker::push) returns: the item's state, a way to cancel it
 /// while it is still queued, and a future of its final state.
 ///
+/// # Examples
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
 /// let sched = chime::Scheduler::start();
@@ -95,16 +108,71 @@ impl Ticket {
     }
 
     /// The item's state now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move { while queue.pop().await.is_some() {} });
+    /// let ticket = worker.push(1)?;
+    /// assert_eq!(ticket.state(), ItemState::Queued);
+    /// ticket.done().await;
+    /// assert_eq!(ticket.state(), ItemState::Completed);
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> ItemState {
         self.state.get()
     }
 
     /// Cancels the item if the worker has not taken it yet; `true` if it was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let worker = sched.worker(move |mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await { let _ = tx.send(n); }
+    /// });
+    /// worker.push(1)?;
+    /// let second = worker.push(2)?;
+    /// assert!(second.cancel(), "still queued: cancelled");
+    /// worker.close();
+    /// assert_eq!(rx.recv().await, Some(1));
+    /// assert_eq!(rx.recv().await, None, "the worker never saw 2");
+    /// assert_eq!(second.state(), ItemState::Cancelled);
+    /// assert!(!second.cancel());
+    /// # Ok(()) }
+    /// ```
     pub fn cancel(&self) -> bool {
         self.state.advance(ItemState::Queued, ItemState::Cancelled)
     }
 
     /// Waits until the item's state is final, and returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+    /// use chime::{ItemState, Queue};
+    /// let sched = chime::Scheduler::start();
+    /// let worker = sched.worker(|mut queue: Queue<u32>| async move {
+    ///     while let Some(n) = queue.pop().await {
+    ///         if n == 0 { panic!("division by zero") }
+    ///     }
+    /// });
+    /// let ok = worker.push(4)?;
+    /// let bad = worker.push(0)?;
+    /// let never = worker.push(5)?;
+    /// assert_eq!(ok.done().await, ItemState::Completed);
+    /// assert_eq!(bad.done().await, ItemState::Failed);
+    /// assert_eq!(never.done().await, ItemState::Returned, "the worker ended first");
+    /// # Ok(()) }
+    /// ```
     pub async fn done(&self) -> ItemState {
         loop {
             let changed = self.state.changed.notified();

@@ -263,7 +263,9 @@ pub async fn cancel_list_and_purge<B: DurableBackend>(backend: &B) {
     assert_eq!(mine(cancelled), [keys[1].clone()]);
     assert!(store.claim(&ask(&h, rules("a", 30_000))).await.unwrap().claimed.is_empty(), "nothing due");
     // Purge: only finished rows, and only those that finished before the cutoff.
-    assert_eq!(store.purge(wall_ms() - 60_000, 1_000).await.unwrap(), 0, "finished too recently");
+    // (Rows of earlier runs, sharing the server, may go now: only this test's are checked.)
+    store.purge(wall_ms() - 60_000, 100_000).await.unwrap();
+    assert!(store.get(&keys[1]).await.unwrap().is_some(), "finished too recently to go");
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.purge(wall_ms() + SKEW_MS, 1_000).await.unwrap() >= 1);
     assert_eq!(store.get(&keys[1]).await.unwrap(), None, "purged");

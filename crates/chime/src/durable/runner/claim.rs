@@ -170,8 +170,12 @@ impl Runner {
 /// Reports a handler's panic to the scheduler's panic hook; the message, as the run's error.
 fn panicked(shared: &Shared, key: &str, payload: &(dyn std::any::Any + Send)) -> String {
     let message = crate::unwind::message(payload);
-    if let Some(inner) = shared.inner.upgrade() {
-        inner.report(crate::PanicReport::new(None, format!("durable timer `{key}`"), payload));
+    if let Some(driver) = shared.driver.upgrade() {
+        driver.hooks.report(&crate::unwind::PanicReport::new(
+            None,
+            format!("durable timer `{key}`"),
+            payload,
+        ));
     }
     format!("panicked: {message}")
 }

@@ -39,8 +39,9 @@ fn ms(d: Duration) -> i64 {
 
 /// Starts the runner of `shared` and ties it to the scheduler's shutdown.
 pub(crate) fn spawn(sched: &Scheduler, shared: Arc<Shared>) {
-    let runner = Runner::new(shared.clone(), sched.inner.runtime.clone());
-    sched.inner.runtime.spawn(runner.run());
+    let runtime = sched.driver().runtime.clone();
+    let runner = Runner::new(shared.clone(), runtime.clone());
+    runtime.spawn(runner.run());
     let on_stop = shared.clone();
     let subscription = sched.lifecycle().subscribe(move |mut queue| async move {
         while let Some(stage) = queue.pop().await {

@@ -1,10 +1,15 @@
-//! Time: the scheduler's time base (tokio's clock, so paused-time tests are exact) and the clocks a
-//! [`Ticker`](crate::Ticker) can follow.
+//! Time: the scheduler's time base (tokio's clock, so paused-time tests are exact; the CPU's counter
+//! for arming, when tokio's clock is not paused), and the clocks a [`Ticker`](crate::Ticker) can
+//! follow.
+
+mod counter;
 
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The clock a kernel-backed ticker follows (`timerfd`'s clock ids).
+///
+/// # Examples
 ///
 /// ```
 /// use chime::Clock;
@@ -23,6 +28,8 @@ pub enum Clock {
 }
 
 /// Where a scheduler reads wall-clock time (cluster timers number their ticks on it).
+///
+/// # Examples
 ///
 /// ```
 /// assert_eq!(chime::WallClock::default(), chime::WallClock::System);
@@ -48,6 +55,31 @@ pub enum WallClock {
     Skewed(i64),
 }
 
+/// How a scheduler reads "now" when it arms a timer.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use chime::TimeSource;
+/// assert_eq!(TimeSource::default(), TimeSource::Auto);
+/// // A scheduler that follows tokio's clock even if the test pauses it after the start:
+/// let sched = chime::Scheduler::builder().time_source(TimeSource::Tokio).start();
+/// # drop(sched); }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimeSource {
+    /// The CPU's time-stamp counter, anchored to the monotonic clock (a few nanoseconds instead of a
+    /// `clock_gettime`; deadlines may be up to 2 µs late, never early), unless tokio's clock is
+    /// paused when the scheduler starts (`#[tokio::test(start_paused = true)]`, or
+    /// `tokio::time::pause()` before `Scheduler::start`): then tokio's clock, so paused tests stay
+    /// exact. Machines without an invariant counter read the monotonic clock.
+    #[default]
+    Auto,
+    /// Always tokio's clock: for a runtime whose clock is paused after the scheduler starts.
+    Tokio,
+}
+
 /// Maps tokio instants to the wheel's `u64` nanoseconds since the scheduler started.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TimeBase {
@@ -55,6 +87,10 @@ pub(crate) struct TimeBase {
     wall: WallClock,
     /// Wall-clock milliseconds at `epoch`.
     wall_epoch_ms: i64,
+    /// Arming reads the CPU's counter (tokio's clock was not paused at the start).
+    counter: bool,
+    /// `epoch` in the counter's nanoseconds (since the process's origin).
+    epoch_ns: u64,
 }
 
 /// Milliseconds since the Unix epoch on the system clock.
@@ -64,8 +100,14 @@ pub(crate) fn system_ms() -> i64 {
 }
 
 impl TimeBase {
-    pub(crate) fn new(wall: WallClock) -> Self {
-        TimeBase { epoch: Instant::now(), wall, wall_epoch_ms: system_ms() / 60_000 * 60_000 }
+    pub(crate) fn new(wall: WallClock, source: TimeSource) -> Self {
+        let epoch = Instant::now();
+        let counter = source == TimeSource::Auto && !tokio_paused();
+        if counter {
+            counter::calibrate();
+        }
+        let epoch_ns = counter::since_origin(epoch.into_std());
+        TimeBase { epoch, wall, wall_epoch_ms: system_ms() / 60_000 * 60_000, counter, epoch_ns }
     }
 
     /// Wall-clock milliseconds since the Unix epoch, as this scheduler reads them.
@@ -85,6 +127,17 @@ impl TimeBase {
         self.to_nanos(Instant::now())
     }
 
+    /// "Now" for computing a deadline: never before the true time, and cheap. With the counter it
+    /// may be up to its margin (2 µs) ahead, so timers run that much late at most, never early.
+    pub(crate) fn arm_now(self) -> u64 {
+        if self.counter
+            && let Some(ns) = counter::read()
+        {
+            return ns.saturating_sub(self.epoch_ns) + counter::MARGIN_NS;
+        }
+        self.now()
+    }
+
     pub(crate) fn to_nanos(self, instant: Instant) -> u64 {
         let since = instant.saturating_duration_since(self.epoch);
         // u64 arithmetic rather than `as_nanos()`'s u128: this is on every arm.
@@ -94,6 +147,16 @@ impl TimeBase {
     pub(crate) fn to_instant(self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
     }
+}
+
+/// Whether tokio's clock is paused here: it stands still while real time passes.
+fn tokio_paused() -> bool {
+    let tokio = Instant::now();
+    let real = std::time::Instant::now();
+    while real.elapsed() < Duration::from_micros(2) {
+        std::hint::spin_loop();
+    }
+    Instant::now() == tokio
 }
 
 /// `duration` in nanoseconds, or `None` when it does not fit the wheel's 584-year range.

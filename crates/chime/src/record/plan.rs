@@ -1,46 +1,8 @@
-//! What the wheel stores for a timer, and the pure arithmetic of its schedule (no clock, no tokio).
-//!
-//! A plain detached one-shot (Knot's `after`) is just its callback; everything else lives in a boxed
-//! [`Extras`], allocated only for timers that use it, so the common entry stays 48 bytes.
+//! The pure arithmetic of a timer's schedule: its options ([`Plan`]), its recurring grid
+//! ([`Grid`]) and the jitter draw. No clock, no tokio: the driver passes "now" in.
 
-use super::{CancelReason, Fire, Missed};
-use crate::Error;
-
-pub(crate) type ExpireFn = Box<dyn FnMut(&Fire) + Send>;
-pub(crate) type CancelFn = Box<dyn FnOnce(CancelReason) + Send>;
-pub(crate) type ArmFn = Box<dyn FnMut() + Send>;
-/// The arm callback as a timer keeps it: shared, so re-arms from two threads both run it.
-pub(crate) type SharedArmFn = std::sync::Arc<std::sync::Mutex<ArmFn>>;
-
-/// One timer in the wheel.
-pub(crate) struct Record {
-    pub(crate) expire: ExpireFn,
-    pub(crate) extras: Option<Box<Extras>>,
-}
-
-/// Everything but the callback, for timers that need more than a plain one-shot.
-#[derive(Default)]
-pub(crate) struct Extras {
-    pub(crate) plan: Plan,
-    /// The recurring grid; `None` for a one-shot.
-    pub(crate) grid: Option<Grid>,
-    /// Runs so far.
-    pub(crate) count: u64,
-    /// Ticks skipped before the armed run.
-    pub(crate) missed: u64,
-    pub(crate) on_cancel: Option<CancelFn>,
-    pub(crate) on_arm: Option<SharedArmFn>,
-    pub(crate) cancel_on_panic: bool,
-    /// The driver has taken the callback for a run that has not started yet: the run is still to
-    /// come (a cancel now prevents it, and runs the cancel callback).
-    pub(crate) lent: bool,
-    /// The run has started: for a one-shot, nothing is left to come.
-    pub(crate) running: bool,
-    /// A cluster timer's heartbeat: its interval belongs to the cluster's grid and cannot be re-armed.
-    pub(crate) fixed: bool,
-    /// A [`Timer`](super::Timer) handle owns it: a fired one-shot stays, idle, to be armed again.
-    pub(crate) owned: bool,
-}
+use super::Missed;
+use crate::error::Error;
 
 /// How a timer is (re)armed: its options, validated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,8 +27,6 @@ pub(crate) struct Grid {
     /// The armed run is off the grid (the immediate first run): the next run is `k`, not `k + 1`.
     pub(crate) off_grid: bool,
 }
-
-const RANGE: &str = "exceeds chime's range of 584 years from the scheduler's start";
 
 impl Plan {
     /// Checks the options that do not depend on the clock.
@@ -99,7 +59,7 @@ impl Plan {
     /// and, for a recurring timer, its grid.
     pub(crate) fn start(&self, now: u64, jitter: u64) -> Result<(u64, Option<Grid>), Error> {
         debug_assert!(jitter < self.jitter.max(1));
-        let err = |option| Error::invalid(option, RANGE);
+        let err = Error::out_of_range;
         let (delay, option) = match self.first {
             Some(first) => (first, "first"),
             None => (self.interval, "interval"),
@@ -172,6 +132,11 @@ impl Grid {
     pub(crate) fn restart_at(deadline: u64) -> Grid {
         Grid { anchor: deadline, k: 0, off_grid: false }
     }
+}
+
+/// A uniform draw in `[0, bound)`, or 0 without jitter.
+pub(crate) fn draw(bound: u64) -> u64 {
+    if bound == 0 { 0 } else { rand::random_range(0..bound) }
 }
 
 #[cfg(test)]

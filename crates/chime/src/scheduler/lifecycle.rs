@@ -2,6 +2,8 @@
 
 /// A stage of a scheduler's life, in order; delivered on [`Scheduler::lifecycle`](crate::Scheduler::lifecycle).
 ///
+/// # Examples
+///
 /// ```
 /// assert!(chime::Lifecycle::Starting < chime::Lifecycle::Stopped);
 /// ```

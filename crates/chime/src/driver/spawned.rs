@@ -1,24 +1,21 @@
-//! Asynchronous expire callbacks: each run spawned as a task, never two at once.
+//! Asynchronous expire callbacks: each run spawned as a task on the driver's runtime, never two of
+//! one timer at once.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use super::record::ExpireFn;
-use super::{CancelReason, Fire};
-use crate::driver::Inner;
+use super::Driver;
+use crate::record::{AsyncRun, CancelReason, ExpireFn, Fire};
 use crate::unwind::CatchUnwind;
 
-/// Wraps an async callback as a driver callback that spawns each run on the current runtime.
-pub(crate) fn spawn_runs<F, Fut>(inner: &Arc<Inner>, mut on_expire: F) -> ExpireFn
-where
-    F: FnMut(Fire) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let runtime = inner.runtime.clone();
+/// Wraps an async callback as a driver callback that spawns each run. A tick that comes while the
+/// previous run is still going does not start another: it is counted in the next run's
+/// [`Fire::missed`].
+pub(crate) fn spawn_runs(driver: &Arc<Driver>, mut on_expire: AsyncRun) -> ExpireFn {
+    let runtime = driver.runtime.clone();
     let running = Arc::new(AtomicBool::new(false));
     let overlapped = Arc::new(AtomicU64::new(0));
-    let inner: Weak<Inner> = Arc::downgrade(inner);
+    let driver: Weak<Driver> = Arc::downgrade(driver);
     Box::new(move |fire: &Fire| {
         if running.swap(true, Ordering::AcqRel) {
             overlapped.fetch_add(1, Ordering::Relaxed);
@@ -27,17 +24,17 @@ where
         let mut fire = fire.clone();
         fire.missed += overlapped.swap(0, Ordering::Relaxed);
         let id = fire.id;
-        let run = CatchUnwind(Box::pin(on_expire(fire)));
+        let run = CatchUnwind(on_expire(fire));
         let running = Running(running.clone());
-        let inner = inner.clone();
+        let driver = driver.clone();
         runtime.spawn(async move {
             let _running = running;
             if let Err(payload) = run.await
-                && let Some(inner) = inner.upgrade()
+                && let Some(driver) = driver.upgrade()
             {
-                inner.report_panic(Some(id), &*payload);
-                if inner.cancel_on_panic(id) {
-                    let _ = inner.cancel(id, CancelReason::Panicked);
+                driver.report_panic(Some(id), &*payload);
+                if driver.cancel_on_panic(id) {
+                    let _ = driver.cancel(id, CancelReason::Panicked);
                 }
             }
         });

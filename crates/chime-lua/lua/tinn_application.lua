@@ -1,0 +1,2 @@
+-- TINN's "Application" and "IOProcessor" modules: the same as require "tinn".
+return require "tinn"
