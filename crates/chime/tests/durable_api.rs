@@ -141,3 +141,46 @@ async fn cancel_list_and_purge() {
     assert_eq!((again.state(), again.attempt()), (State::Fired, 1));
     assert!(again.fence() > 3, "fences keep increasing across a purge: {}", again.fence());
 }
+
+/// The API as the issue and SPEC section 6 write it, end to end.
+#[tokio::test(start_paused = true)]
+async fn the_documented_api_works_as_written() -> Result<(), Box<dyn std::error::Error>> {
+    use chime::durable::DurableTimer;
+    use std::time::SystemTime;
+    let dir = std::env::temp_dir().join(format!(
+        "chime-durable-api-{}-{:x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let (reminder, bill) = (dir.join("reminder.txt"), dir.join("bill.txt"));
+    let sched = sched();
+    let store = chime::cluster::Sqlite::open(dir.join("timers.db"))?;
+    let timers = sched
+        .durable(store)
+        .handler("remind", move |fire: &DurableFire| std::fs::write(&reminder, fire.payload()))
+        .handler_async("bill", move |fire: DurableFire| {
+            let bill = bill.clone();
+            async move { tokio::fs::write(bill, fire.payload()).await }
+        })
+        .start()
+        .await?;
+    let c: Created =
+        timers.after("invoice-42", Duration::from_secs(3600), "remind", b"payload".to_vec()).await?;
+    assert_eq!(c, Created::New);
+    timers.at("invoice-43", SystemTime::now() + Duration::from_secs(60), "remind", b"43".to_vec()).await?;
+    timers.after("invoice-44", Duration::from_secs(30), "bill", b"44".to_vec()).await?;
+    let gone: bool = timers.cancel("invoice-42").await?;
+    assert!(gone);
+    let t: Option<DurableTimer> = timers.get("invoice-43").await?;
+    assert_eq!(t.map(|t| t.state()), Some(State::Pending));
+    // The wall clock that follows tokio's starts at the minute's start: `SystemTime::now() + 60 s`
+    // may be two minutes away on it.
+    tokio::time::sleep(Duration::from_secs(121)).await;
+    assert_eq!(std::fs::read(dir.join("reminder.txt"))?, b"43", "invoice-42 was cancelled");
+    assert_eq!(std::fs::read(dir.join("bill.txt"))?, b"44");
+    timers.shutdown().await;
+    sched.shutdown().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

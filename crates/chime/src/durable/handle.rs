@@ -222,6 +222,24 @@ impl DurableTimers {
 
     /// The next page of [`list`](Self::list): up to `limit` timers in `state` after `after` (the
     /// last of the previous page).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # let sched = chime::Scheduler::builder().wall_clock(chime::WallClock::FollowTokio).start();
+    /// # let timers = sched.durable(chime::cluster::Sqlite::open(":memory:")?)
+    /// #     .handler("remind", |_: &chime::durable::DurableFire| std::io::Result::Ok(())).start().await?;
+    /// use chime::durable::{NewTimer, State};
+    /// let batch = (0..250).map(|i| NewTimer::after(format!("k{i:03}"), std::time::Duration::from_secs(60), "remind", Vec::new()));
+    /// timers.create_many(batch).await?;
+    /// let mut page = timers.list(State::Pending, 100).await?;
+    /// let mut seen = page.len();
+    /// while let Some(last) = page.last() {
+    ///     page = timers.list_after(State::Pending, last, 100).await?;
+    ///     seen += page.len();
+    /// }
+    /// assert_eq!(seen, 250);
+    /// # Ok(()) }
+    /// ```
     pub async fn list_after(
         &self,
         state: State,
@@ -271,14 +289,24 @@ impl DurableTimers {
         self.shared.running.load(Ordering::Relaxed)
     }
 
-    /// This scheduler's member id in the store (who holds a running timer's lease).
+    /// This scheduler's member id in the store (who holds a running timer's lease): host, process
+    /// and a random part.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {
+    /// # let sched = chime::Scheduler::builder().wall_clock(chime::WallClock::FollowTokio).start();
+    /// # let timers = sched.durable(chime::cluster::Sqlite::open(":memory:")?)
+    /// #     .handler("remind", |_: &chime::durable::DurableFire| std::io::Result::Ok(())).start().await?;
+    /// assert!(timers.member().contains(&std::process::id().to_string()));
+    /// # Ok(()) }
+    /// ```
     pub fn member(&self) -> &str {
         &self.shared.member
     }
 
     /// Stops serving: no more claims; async runs are stopped and handed back at once (another
     /// scheduler, or the next start, runs them again right away); sync runs are waited for and
-    /// recorded. [`Scheduler::shutdown`] does the same. Creating, reading and cancelling still work.
+    /// recorded. [`Scheduler::shutdown`](crate::Scheduler::shutdown) does the same. Creating, reading and cancelling still work.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), chime::Error> {

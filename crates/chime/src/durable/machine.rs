@@ -150,6 +150,11 @@ impl Row {
     }
 
     /// Whether a claim at store time `now_ms` may take it.
+    ///
+    /// ```
+    /// let row = chime::durable::machine::Row::new("k", "h", Vec::new(), 1_000, None);
+    /// assert!(!row.is_claimable(999) && row.is_claimable(1_000));
+    /// ```
     pub fn is_claimable(&self, now_ms: i64) -> bool {
         self.state.is_live() && self.ready_ms <= now_ms
     }

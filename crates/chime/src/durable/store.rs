@@ -72,6 +72,27 @@ pub struct Finish {
 /// assert_eq!(store.get("k").await?.unwrap().state, State::Fired);
 /// # Ok(()) }
 /// ```
+///
+/// Renewing, cancelling, listing, purging, and finding timers no scheduler here can run:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), chime::Error> {
+/// use chime::durable::machine::{ClaimRules, Row, State};
+/// use chime::durable::{ClaimRequest, DurableStore};
+///
+/// let store = chime::cluster::Sqlite::open(":memory:")?;
+/// store.prepare().await?;
+/// store.create(&[Row::new("a", "remind", Vec::new(), 0, None), Row::new("b", "bill", Vec::new(), 0, None)]).await?;
+/// let rules = ClaimRules { member: "me".into(), lease_ms: 30_000, max_attempts: 5, grace_ms: None };
+/// let ask = ClaimRequest { rules, handlers: vec!["remind".into()], limit: 10, now_ms: 10 };
+/// let fence = store.claim(&ask).await?.claimed[0].row.fence;
+/// assert_eq!(store.renew("me", &[("a".into(), fence)], 30_000, 20).await?, [true]);
+/// assert_eq!(store.unknown(&["remind".to_string()], 20).await?, [("bill".to_string(), 1)]);
+/// assert!(store.cancel("b", 30).await?);
+/// assert_eq!(store.list(State::Cancelled, None, 10).await?[0].key, "b");
+/// assert_eq!(store.purge(31, 100).await?, 1, "cancelled before 31: gone");
+/// # Ok(()) }
+/// ```
 pub trait DurableStore: Send + Sync + 'static {
     /// A short name for reports: `sqlite`, `redis`, `postgres`.
     fn backend(&self) -> &'static str;
