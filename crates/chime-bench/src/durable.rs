@@ -117,7 +117,7 @@ fn create(sizes: Sizes, report: &mut Report) {
         .vs("rusqlite INSERT", raw_single),
     );
     report.note(format!(
-        "durable create: one transaction per call, committed with synchronous = FULL (an fsync); single calls are \
+        "[8] create: one transaction per call, committed with synchronous = FULL (an fsync); single calls are \
          bound by the disk's fsync ({:.1} ms each here)",
         1000.0 / raw_single
     ));
@@ -190,13 +190,13 @@ fn memory(sizes: Sizes, report: &mut Report) {
                 .goal_max(64.0 * MIB, "<= 64 MiB"),
             );
             report.note(format!(
-                "durable memory: the serving process held {:.1} MiB before starting the durable runner and {:.1} MiB \
+                "[8] memory: the serving process held {:.1} MiB before starting the durable runner and {:.1} MiB \
                  after serving {label} stored timers for 3 s (their runs due then included)",
                 child.rss_before as f64 / MIB,
                 child.rss_after as f64 / MIB
             ));
         }
-        Err(e) => report.note(format!("durable memory: {e}")),
+        Err(e) => report.note(format!("[8] memory: {e}")),
     }
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn run(sizes: Sizes, report: &mut Report) {
     })();
     let (killed_at, restarted_at, _) = match result {
         Ok(times) => times,
-        Err(e) => return report.note(format!("durable crash: {e}")),
+        Err(e) => return report.note(format!("[8] crash: {e}")),
     };
     let runs = read_sink(&sink);
     let index = |key: &str| key.strip_prefix("c-").and_then(|i| i.parse::<usize>().ok());
@@ -125,7 +125,7 @@ pub(crate) fn run(sizes: Sizes, report: &mut Report) {
         .goal_max(1e9, "<= 1 s"),
     );
     report.note(format!(
-        "durable crash: {} timers overdue at the restart ({} due while nobody ran, {} cut short by the kill and run \
+        "[8] crash: {} timers overdue at the restart ({} due while nobody ran, {} cut short by the kill and run \
          again with the next attempt and a higher fence{}); on-time runs started p50 {} ms / p99 {} ms after their due time",
         overdue.len(),
         overdue.len() - again.len(),
