@@ -8,11 +8,14 @@
 //! Workloads: (1) arm + cancel at 1k / 100k / 1M pending, against tokio `Sleep` and `DelayQueue`;
 //! (2) `sched.sleep` against `tokio::time::sleep`; (3) expiry CPU of 1M callback timers against 1M
 //! tasks awaiting sleeps; (4) resident bytes per pending timer, each side in a fresh child process;
-//! (5) precision; (6) the scale curve up to 10M pending; (7) two threads at once against one.
+//! (5) precision; (6) the scale curve up to 10M pending; (7) two threads at once against one;
+//! (8) durable timers on SQLite: create rate, memory with 1M stored, kill -9 and restart.
 //! CPU time is counted over every thread of the process (`getrusage(RUSAGE_SELF)`).
 
 mod arm_cancel;
 mod daemon;
+mod durable;
+mod durable_crash;
 mod expiry;
 mod measure;
 mod memory;
@@ -71,6 +74,24 @@ enum Cmd {
         /// Timers to arm.
         n: usize,
     },
+    /// Internal: serves a durable store for a few seconds and prints its memory (workload 8).
+    #[command(hide = true)]
+    DurableServe {
+        /// The SQLite file.
+        path: PathBuf,
+        /// Seconds to serve.
+        secs: u64,
+    },
+    /// Internal: serves a durable store until killed, appending each run to a sink (workload 8).
+    #[command(hide = true)]
+    DurableRun {
+        /// The SQLite file.
+        path: PathBuf,
+        /// The sink file.
+        sink: PathBuf,
+        /// The scheduler's name in the sink.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -84,8 +105,8 @@ struct CompareArgs {
     /// Draw the scale curve (workload 6) into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
-    /// Run only these workloads (1-7), e.g. `--only 1,3`.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=7))]
+    /// Run only these workloads (1-8), e.g. `--only 1,3`.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=8))]
     only: Vec<u8>,
 }
 
@@ -141,6 +162,8 @@ fn main() {
         Cmd::DaemonChild { file } => daemon::child(&file),
         Cmd::MemoryChild { kind, n } => memory::child(kind, n),
         Cmd::ScaleChild { n } => scale::child(n),
+        Cmd::DurableServe { path, secs } => durable::serve_child(&path, secs),
+        Cmd::DurableRun { path, sink, name } => durable_crash::run_child(&path, &sink, &name),
     }
 }
 
@@ -150,7 +173,7 @@ fn compare(args: &CompareArgs) {
     let mut report = Report::new(args.quick);
     let wanted = |n: u8| args.only.is_empty() || args.only.contains(&n);
     type Workload = fn(Sizes, &mut Report);
-    let workloads: [(u8, &str, Workload); 7] = [
+    let workloads: [(u8, &str, Workload); 8] = [
         (1, "arm + cancel", arm_cancel::run_arm_cancel),
         (2, "sleep + drop", arm_cancel::run_sleep),
         (3, "expiry", expiry::run),
@@ -158,6 +181,7 @@ fn compare(args: &CompareArgs) {
         (5, "precision", precision::run),
         (6, "scale", scale::run),
         (7, "two threads", threads::run),
+        (8, "durable timers", durable::run),
     ];
     for (n, name, workload) in workloads {
         if wanted(n) {

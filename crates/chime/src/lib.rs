@@ -66,6 +66,7 @@
 //   5. worker, watch, cluster      facilities on top of the scheduler
 //   6. events, timer               event buses (handlers are workers); the timer builder (which
 //                                  hands cluster timers to `cluster`)
+//   7. durable                     timers kept in a cluster coordinator's store
 pub mod wheel;
 
 mod clock;
@@ -89,6 +90,8 @@ mod worker;
 
 mod events;
 mod timer;
+
+pub mod durable;
 
 pub use clock::{Clock, TimeSource, WallClock};
 pub use error::{Cause, Elapsed, Error, InvalidOption};

@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["scheduler", "sleep", "ticker"],
     &["worker", "watch", "cluster"],
     &["events", "timer"],
+    &["durable"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -114,7 +114,7 @@ fn measure() -> Option<Counter> {
         let window_ticks = u64::try_from((u128::from(WINDOW_NS) << 32) / u128::from(scale.max(1))).ok()?;
         let counter = Counter { clock, scale, window_ticks: window_ticks.min(u64::from(u32::MAX)) };
         std::thread::sleep(CALIBRATION / 5);
-        let Some(check) = tight_pair(&counter.clock) else { return None };
+        let check = tight_pair(&counter.clock)?;
         let predicted = second.mono + counter.ns_since(second.raw, check.raw);
         // The rate must hold to well within the margin over a fifth of the span it was measured on.
         return (predicted.abs_diff(check.mono) <= MARGIN_NS / 2).then_some(counter);

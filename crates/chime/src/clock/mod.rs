@@ -43,6 +43,16 @@ pub enum WallClock {
     /// together agree to the millisecond), then advanced by tokio's clock: under tokio's paused clock
     /// (tests), wall time moves exactly as the test advances it.
     FollowTokio,
+    /// The system clock plus this many milliseconds (negative: behind): a test hook that plays a host
+    /// whose clock is off, e.g. to check that cluster and durable timers keep their promises when
+    /// members' clocks disagree.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ahead = chime::Scheduler::builder().wall_clock(chime::WallClock::Skewed(300)).start();
+    /// # drop(ahead); }
+    /// ```
+    Skewed(i64),
 }
 
 /// How a scheduler reads "now" when it arms a timer.
@@ -104,6 +114,7 @@ impl TimeBase {
     pub(crate) fn wall_ms(self) -> i64 {
         match self.wall {
             WallClock::System => system_ms(),
+            WallClock::Skewed(ms) => system_ms().saturating_add(ms),
             WallClock::FollowTokio => {
                 let elapsed = i64::try_from(self.now() / 1_000_000).unwrap_or(i64::MAX);
                 self.wall_epoch_ms.saturating_add(elapsed)

@@ -35,7 +35,7 @@ pub mod protocol;
 #[cfg(feature = "redis")]
 mod redis;
 mod run;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use local::Local;
 #[cfg(feature = "postgres")]

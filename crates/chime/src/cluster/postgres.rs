@@ -221,8 +221,8 @@ impl Postgres {
         })
     }
 
-    /// The open connection, or a new one when it was closed.
-    async fn client(&self) -> Result<Arc<Client>, Error> {
+    /// The open connection, or a new one when it was closed (the durable timers' tables share it).
+    pub(crate) async fn client(&self) -> Result<Arc<Client>, Error> {
         let mut client = self.shared.client.lock().await;
         if client.is_closed() {
             *client = Arc::new(open(&self.shared.config).await?);

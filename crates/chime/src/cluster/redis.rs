@@ -209,6 +209,11 @@ impl Redis {
     pub fn row_key(key: &str) -> String {
         format!("{{chime:{key}}}")
     }
+
+    /// The shared connection, for the durable timers' keys on the same server.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
 }
 
 fn int<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Error> {

@@ -112,6 +112,11 @@ impl Sqlite {
         &self.path
     }
 
+    /// The shared connection, for the durable timers' tables in the same file.
+    pub(crate) fn connection(&self) -> &Arc<Mutex<Connection>> {
+        &self.conn
+    }
+
     /// Runs `decide` on `key`'s row inside one `BEGIN IMMEDIATE` transaction, off the async threads.
     async fn apply<T: Send + 'static>(
         &self,
@@ -228,7 +233,7 @@ impl Coordinator for Sqlite {
 }
 
 /// Runs `setup` again while SQLite answers "busy" or "locked", for up to ten seconds.
-fn retry_busy(mut setup: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+pub(crate) fn retry_busy(mut setup: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         match setup() {

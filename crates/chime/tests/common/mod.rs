@@ -2,6 +2,10 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
 pub mod conformance;
+pub mod cut;
+pub mod durable_conformance;
+pub mod faults;
+pub mod proxy;
 pub mod seed;
 
 use std::sync::{Arc, Mutex};
