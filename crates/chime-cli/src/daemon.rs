@@ -79,7 +79,8 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
         heartbeat_ms: now_ms(),
         jobs: config.jobs.len(),
     };
-    let engine = match Engine::new(stores, replica, config.defaults.clone(), config.history) {
+    let store::Stores { meta, coordinator, durable } = stores;
+    let engine = match Engine::new(meta, coordinator, replica, config.defaults.clone(), config.history) {
         Ok(engine) => engine,
         Err(e) => {
             tracing::error!("{e}");
@@ -95,6 +96,14 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
         tracing::warn!(error = %e, "cannot read the API's jobs yet");
     }
     engine.store_answered();
+    let timers = match crate::timers::start(&engine, durable, &config.timers).await {
+        Ok(timers) => Arc::new(timers),
+        Err(e) => {
+            tracing::error!(store = %config.store.redacted(), "{e}");
+            return 1;
+        }
+    };
+    tokio::spawn(timers.clone().refresh_loop(engine.clone()));
     let mut config = config;
     if std::io::stdout().is_terminal() {
         print!("{}", crate::check::table(&config.jobs, jiff::Timestamp::now()));
@@ -123,6 +132,7 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
         metrics,
         token: std::env::var("CHIME_TOKEN").ok().filter(|t| !t.is_empty()),
         store_url: config.store.redacted(),
+        timers: timers.clone(),
     });
     let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -147,7 +157,7 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
             _ = hup.recv() => reload(&engine, &args, &mut config).await,
         }
     }
-    stop(&engine, &config, &mut term, &mut int).await;
+    stop(&engine, &timers, &config, &mut term, &mut int).await;
     let _ = server_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("stopped");
@@ -175,6 +185,7 @@ async fn reload(engine: &Engine, args: &RunArgs, current: &mut Config) {
 
 async fn stop(
     engine: &Engine,
+    timers: &crate::timers::Timers,
     config: &Config,
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
@@ -203,6 +214,10 @@ async fn stop(
     for job in jobs {
         engine.stop_runs(&job, None, StopWhy::Shutdown).await;
     }
+    // Timer runs still going are stopped (their process groups too) and handed back: another
+    // replica, or the next start, runs them again at once (chime's durable timers run at least
+    // once; their fence tells the runs apart).
+    timers.durable.shutdown().await;
     engine.history.flush().await;
     if let Err(e) = engine.meta.leave(&engine.replica.id).await {
         tracing::warn!(error = %e, "cannot remove this replica from the store");

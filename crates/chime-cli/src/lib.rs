@@ -13,6 +13,7 @@ mod job;
 mod metrics;
 mod schedule;
 mod store;
+mod timers;
 
 use std::process::ExitCode;
 

@@ -70,6 +70,10 @@ pub(crate) fn claim(job: &str, result: &'static str) {
     counter!(CLAIMS, "job" => job.to_string(), "result" => result).increment(1);
 }
 
+pub(crate) fn timers_pending(n: f64) {
+    gauge!(TIMERS_PENDING).set(n);
+}
+
 pub(crate) fn store_up(up: bool) {
     gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }

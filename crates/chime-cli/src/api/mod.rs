@@ -4,6 +4,7 @@
 //! read-only.
 
 mod jobs;
+mod timers;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub(crate) struct Api {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) token: Option<String>,
     pub(crate) store_url: String,
+    pub(crate) timers: Arc<crate::timers::Timers>,
 }
 
 type Shared = State<Arc<Api>>;
@@ -67,6 +69,8 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/v1/jobs/{name}/resume", post(jobs::resume))
         .route("/v1/jobs/{name}/runs", get(jobs::runs))
         .route("/v1/jobs/{name}/timeline", get(jobs::timeline))
+        .route("/v1/timers", get(timers::list))
+        .route("/v1/timers/{key}", get(timers::show).put(timers::put).delete(timers::delete))
         .with_state(api)
 }
 
@@ -110,6 +114,10 @@ async fn metrics(State(api): Shared) -> Response {
 
 async fn status(State(api): Shared) -> Response {
     let engine = &api.engine;
+    let timers = match api.timers.summary().await {
+        Ok(summary) => summary,
+        Err(e) => json!({ "available": false, "error": e }),
+    };
     let running: usize = engine.jobs().iter().map(|j| j.running).sum();
     axum::Json(json!({
         "replica": engine.replica.id,
@@ -119,7 +127,7 @@ async fn status(State(api): Shared) -> Response {
         "jobs": engine.jobs().len(),
         "running_here": running,
         "stopping": engine.stopping.load(std::sync::atomic::Ordering::SeqCst),
-        "timers": { "available": false, "pending": 0 },
+        "timers": timers,
     }))
     .into_response()
 }

@@ -91,6 +91,7 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<Config, Vec<Problem>> {
         listen: DEFAULT_LISTEN.parse().expect("a valid address"),
         shutdown_timeout: std::time::Duration::from_secs(30),
         history: 50,
+        timers: Default::default(),
         defaults,
         jobs,
     })

@@ -31,9 +31,32 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     /// Finished runs kept per job in the run history.
     pub(crate) history: usize,
+    /// Durable timers' retries and retention.
+    pub(crate) timers: TimerSettings,
     /// The defaults jobs upserted through the API get.
     pub(crate) defaults: Defaults,
     pub(crate) jobs: Vec<JobSpec>,
+}
+
+/// `[timers]`: what the durable timers' scheduler does with failed runs and finished timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TimerSettings {
+    /// Runs tried at most before a timer is marked failed.
+    pub(crate) attempts: u32,
+    /// The first retry's delay, doubling after each failure (up to ten minutes).
+    pub(crate) backoff: Duration,
+    /// How long fired, cancelled and skipped timers are kept (their keys stay taken meanwhile).
+    pub(crate) retention: Duration,
+}
+
+impl Default for TimerSettings {
+    fn default() -> Self {
+        TimerSettings {
+            attempts: 5,
+            backoff: Duration::from_secs(1),
+            retention: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Where the daemon keeps claims and metadata.

@@ -14,6 +14,7 @@ pub(crate) struct FileToml {
     pub(crate) store: Option<Spanned<StoreToml>>,
     pub(crate) server: Option<Spanned<ServerToml>>,
     pub(crate) defaults: Option<Spanned<DefaultsToml>>,
+    pub(crate) timers: Option<Spanned<TimersToml>>,
     #[serde(default)]
     pub(crate) job: Vec<Spanned<JobToml>>,
 }
@@ -32,6 +33,15 @@ pub(crate) struct ServerToml {
     pub(crate) listen: Option<Spanned<String>>,
     pub(crate) shutdown_timeout: Option<Spanned<String>>,
     pub(crate) history: Option<Spanned<i64>>,
+}
+
+/// `[timers]`: durable timers' retries and retention.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimersToml {
+    pub(crate) attempts: Option<Spanned<i64>>,
+    pub(crate) backoff: Option<Spanned<String>>,
+    pub(crate) retention: Option<Spanned<String>>,
 }
 
 /// `[defaults]`: the keys a job may leave out.
@@ -91,8 +101,9 @@ pub(crate) struct HttpToml {
 
 /// Every table's keys, so an unknown key's message can say which table it was found in.
 pub(crate) const TABLES: &[(&str, &[&str])] = &[
-    ("the top level", &["store", "server", "defaults", "job"]),
+    ("the top level", &["store", "server", "defaults", "timers", "job"]),
     ("[store]", &["url"]),
+    ("[timers]", &["attempts", "backoff", "retention"]),
     ("[server]", &["listen", "shutdown_timeout", "history"]),
     (
         "[defaults]",

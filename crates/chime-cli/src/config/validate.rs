@@ -10,10 +10,10 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use super::raw::{DefaultsToml, FileToml, JobToml, MissedToml, TABLES};
+use super::raw::{DefaultsToml, FileToml, JobToml, MissedToml, TABLES, TimersToml};
 use super::targets::{command, http};
 use super::values::{self, choice, nearest};
-use super::{Config, Problem, StoreUrl};
+use super::{Config, Problem, StoreUrl, TimerSettings};
 use crate::job::{JobSpec, MissedPolicy, Overlap, Source, Target};
 use crate::schedule::Schedule;
 
@@ -114,6 +114,8 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<Config, Vec<Problem>> {
                 .unwrap_or(history);
         }
     }
+    let timers =
+        file.timers.as_ref().map_or_else(Default::default, |t| timer_settings(&mut ctx, t.get_ref()));
     let defaults = match &file.defaults {
         Some(d) => defaults(&mut ctx, d.get_ref(), base),
         None => Defaults::default(),
@@ -141,9 +143,29 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<Config, Vec<Problem>> {
         listen,
         shutdown_timeout,
         history,
+        timers,
         defaults,
         jobs,
     })
+}
+
+fn timer_settings(ctx: &mut Ctx<'_>, raw: &TimersToml) -> TimerSettings {
+    let mut t = TimerSettings::default();
+    if let Some(a) = &raw.attempts {
+        t.attempts = ctx
+            .check(a, |&a| {
+                u32::try_from(a)
+                    .ok()
+                    .filter(|a| (1..=100).contains(a))
+                    .ok_or_else(|| format!("`attempts` must be from 1 to 100, not {a}"))
+            })
+            .unwrap_or(t.attempts);
+    }
+    t.backoff =
+        duration_at_least(ctx, &raw.backoff, "backoff", Duration::from_millis(1)).unwrap_or(t.backoff);
+    t.retention =
+        duration_at_least(ctx, &raw.retention, "retention", Duration::from_secs(60)).unwrap_or(t.retention);
+    t
 }
 
 pub(crate) fn listen_addr(text: &str) -> Result<SocketAddr, String> {

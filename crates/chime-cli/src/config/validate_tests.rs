@@ -58,6 +58,13 @@ fn an_empty_file_has_no_jobs_and_the_default_store() {
     assert!(config.jobs.is_empty());
     assert_eq!(config.store, StoreUrl::Sqlite("/srv/chime.db".into()));
     assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(config.timers, TimerSettings::default());
+    let text = "[timers]\nattempts = 3\nbackoff = \"2s\"\nretention = \"1h\"\n";
+    let timers = parse(text, Path::new("/srv")).unwrap().timers;
+    assert_eq!(
+        (timers.attempts, timers.backoff, timers.retention),
+        (3, Duration::from_secs(2), Duration::from_secs(3600))
+    );
 }
 
 #[test]
@@ -175,6 +182,13 @@ fn every_kind_of_invalid_file() {
             vec!["2:10: invalid listen address `localhost`: expected IP:PORT, e.g. `127.0.0.1:9090`"],
         ),
         ("[server]\nhistory = 0\n".into(), vec!["2:11: `history` must be from 1 to 10000 runs, not 0"]),
+        ("[timers]\nattempts = 0\n".into(), vec!["2:12: `attempts` must be from 1 to 100, not 0"]),
+        ("[timers]\nbackoff = \"0s\"\n".into(), vec!["2:11: `backoff` must be at least 1ms, not `0s`"]),
+        ("[timers]\nretention = \"1s\"\n".into(), vec!["2:13: `retention` must be at least 1m, not `1s`"]),
+        (
+            "[timers]\nattempt = 3\n".into(),
+            vec!["2:1: unknown key `attempt` in [timers]; did you mean `attempts`?"],
+        ),
         (
             format!("{}{}", job("command = \"x\""), job("command = \"y\"")),
             vec!["6:8: duplicate job name `j` (first defined at 1:1)"],

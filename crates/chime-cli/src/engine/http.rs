@@ -23,6 +23,8 @@ pub(crate) struct RunHeaders {
     pub(crate) idempotency_key: String,
     pub(crate) run_id: String,
     pub(crate) deadline: String,
+    /// A durable timer's attempt (`Chime-Attempt`).
+    pub(crate) attempt: Option<u32>,
 }
 
 /// Builds the shared client (TLS through rustls with the system's roots).
@@ -50,6 +52,9 @@ pub(crate) async fn send(
         .header("Idempotency-Key", &headers.idempotency_key)
         .header("Chime-Run-Id", &headers.run_id)
         .header("Chime-Deadline", &headers.deadline);
+    if let Some(attempt) = headers.attempt {
+        request = request.header("Chime-Attempt", attempt.to_string());
+    }
     for (name, value) in &target.headers {
         request = request.header(name, value);
     }

@@ -6,10 +6,10 @@
 mod batch;
 pub(crate) mod claim;
 mod history;
-mod http;
-mod output;
+pub(crate) mod http;
+pub(crate) mod output;
 pub(crate) mod plan;
-mod process;
+pub(crate) mod process;
 pub(crate) mod run;
 pub(crate) mod sync;
 
@@ -29,7 +29,12 @@ use plan::{Tick, plan, runs_late, ticks_between};
 use crate::config::Defaults;
 use crate::job::{JobSpec, Source};
 use crate::metrics;
-use crate::store::{MetaStore, MissedTick, ReplicaInfo, Stores, Write};
+use crate::store::{MetaStore, MissedTick, ReplicaInfo, Write};
+
+/// A new run id: the start in milliseconds and 20 random bits, in hex (sorts by start).
+pub(crate) fn new_run_id() -> String {
+    format!("{:011x}{:05x}", Timestamp::now().as_millisecond(), rand::random::<u32>() & 0xfffff)
+}
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -114,7 +119,8 @@ impl Engine {
     /// Starts the engine's tasks (dispatcher, history writer) on the current runtime. Jobs are
     /// added with [`Engine::reconcile`].
     pub(crate) fn new(
-        stores: Stores,
+        meta: Arc<dyn MetaStore>,
+        coordinator: Arc<dyn Coordinator>,
         replica: ReplicaInfo,
         defaults: Defaults,
         history: usize,
@@ -122,11 +128,10 @@ impl Engine {
         let (due, rx) = mpsc::unbounded_channel();
         let inner = Inner {
             sched: Scheduler::start(),
-            history: History::start(stores.meta.clone(), history),
-            meta: stores.meta,
-            batcher: (stores.coordinator.backend() == "sqlite")
-                .then(|| batch::Batcher::start(stores.coordinator.clone())),
-            coordinator: stores.coordinator,
+            history: History::start(meta.clone(), history),
+            meta,
+            batcher: (coordinator.backend() == "sqlite").then(|| batch::Batcher::start(coordinator.clone())),
+            coordinator,
             local: Arc::new(chime::cluster::Local::new()),
             replica,
             http: http::client()?,

@@ -15,11 +15,17 @@ use tokio::task::JoinSet;
 use super::output::{RunLog, Tail, relay};
 use crate::job::{Command as JobCommand, JobSpec};
 
-/// A started command.
+/// A started command. Dropped before it was seen to the end (its run's task was aborted: a durable
+/// timer's lease was lost, or the daemon stopped it), it stops the whole group as a timeout does.
 pub(crate) struct Running {
     child: Child,
     pgid: Option<Pid>,
     relays: JoinSet<()>,
+    grace: Duration,
+    /// The main process was reaped.
+    reaped: bool,
+    /// [`Running::finish`] ran to its end: nothing is left in the group.
+    done: bool,
 }
 
 /// How the main process ended.
@@ -91,23 +97,28 @@ pub(crate) async fn spawn(
     if let Some(err) = child.stderr.take() {
         relays.spawn(relay(err, "stderr", log.clone(), tail.clone()));
     }
-    Ok(Running { child, pgid, relays })
+    Ok(Running { child, pgid, relays, grace: spec.kill_grace, reaped: false, done: false })
 }
 
 impl Running {
     /// Waits for the main process to end.
     pub(crate) async fn wait(&mut self) -> Exit {
-        match self.child.wait().await {
+        let exit = match self.child.wait().await {
             Ok(status) => status.into(),
             Err(_) => Exit { code: None, signal: None },
-        }
+        };
+        self.reaped = true;
+        exit
     }
 
     /// SIGTERM to the group; SIGKILL to it when the main process has not ended after `grace`.
     pub(crate) async fn stop(&mut self, grace: Duration) -> Exit {
         self.signal(Signal::TERM);
         match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(Ok(status)) => status.into(),
+            Ok(Ok(status)) => {
+                self.reaped = true;
+                status.into()
+            }
             _ => {
                 self.signal(Signal::KILL);
                 self.wait().await
@@ -150,6 +161,28 @@ impl Running {
         let drained = async { while self.relays.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(2), drained).await.is_err() {
             self.relays.abort_all();
+        }
+        self.done = true;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.done || (self.reaped && !self.group_alive()) {
+            return;
+        }
+        self.signal(Signal::TERM);
+        let (pgid, grace) = (self.pgid, self.grace);
+        tracing::warn!(pgid = ?pgid, "a run was abandoned while its command ran: its process group is stopped");
+        // SIGKILL after the grace, from a task of its own (a drop cannot wait); the runtime reaps
+        // the main process (tokio's orphan queue).
+        if let (Some(pgid), Ok(runtime)) = (pgid, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if test_kill_process_group(pgid).is_ok() && live_member(pgid.as_raw_nonzero().get()) {
+                    let _ = kill_process_group(pgid, Signal::KILL);
+                }
+            });
         }
     }
 }

@@ -39,8 +39,7 @@ impl Granted {
         due: Timestamp,
         trigger: Trigger,
     ) -> Granted {
-        let run_id =
-            format!("{:011x}{:05x}", Timestamp::now().as_millisecond(), rand::random::<u32>() & 0xfffff);
+        let run_id = super::new_run_id();
         Granted { spec, lease, run_id, tick, due, claimed: Timestamp::now(), trigger }
     }
 }
@@ -136,6 +135,7 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
                 },
                 run_id: run_id.clone(),
                 deadline: deadline.to_string(),
+                attempt: None,
             };
             announce(&mut record);
             http_run(&engine, &spec, target, &headers, &tail, stop_rx, lost_rx).await

@@ -83,6 +83,27 @@ pub(crate) trait MetaStore: Send + Sync + 'static {
 pub(crate) struct Stores {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) coordinator: Arc<dyn Coordinator>,
+    /// Durable timers on the same server (chime's `durable`).
+    pub(crate) durable: Durable,
+}
+
+/// The store for chime's durable timers, by backend (each is its own type for
+/// [`Scheduler::durable`](chime::Scheduler::durable)).
+pub(crate) enum Durable {
+    Sqlite(chime::cluster::Sqlite),
+    Redis(chime::cluster::Redis),
+    Postgres(chime::cluster::Postgres),
+}
+
+impl Durable {
+    /// A durable-timers builder on this store.
+    pub(crate) fn builder(self, sched: &chime::Scheduler) -> chime::durable::DurableBuilder {
+        match self {
+            Durable::Sqlite(s) => sched.durable(s),
+            Durable::Redis(s) => sched.durable(s),
+            Durable::Postgres(s) => sched.durable(s),
+        }
+    }
 }
 
 /// Connects to the store named by `url`: the metadata store and chime's coordinator.
@@ -95,19 +116,27 @@ pub(crate) async fn open(url: &StoreUrl) -> Result<Stores, String> {
                     .map_err(|e| format!("{what}: cannot create {}: {e}", dir.display()))?;
             }
             let coordinator = chime::cluster::Sqlite::open(path).map_err(|e| format!("{what}: {e}"))?;
+            // A connection of its own: timers' calls do not wait behind a batch of claims.
+            let durable = chime::cluster::Sqlite::open(path).map_err(|e| format!("{what}: {e}"))?;
             let meta = sqlite::SqliteStore::open(path).map_err(|e| format!("{what}: {e}"))?;
-            Ok(Stores { meta: Arc::new(meta), coordinator: Arc::new(coordinator) })
+            Ok(Stores {
+                meta: Arc::new(meta),
+                coordinator: Arc::new(coordinator),
+                durable: Durable::Sqlite(durable),
+            })
         }
         StoreUrl::Redis(u) => {
             let coordinator = chime::cluster::Redis::connect(u).await.map_err(|e| format!("{what}: {e}"))?;
             let meta = redis::RedisStore::connect(u).await.map_err(|e| format!("{what}: {e}"))?;
-            Ok(Stores { meta: Arc::new(meta), coordinator: Arc::new(coordinator) })
+            let durable = Durable::Redis(coordinator.clone());
+            Ok(Stores { meta: Arc::new(meta), coordinator: Arc::new(coordinator), durable })
         }
         StoreUrl::Postgres(u) => {
             let coordinator =
                 chime::cluster::Postgres::connect(u).await.map_err(|e| format!("{what}: {e}"))?;
             let meta = postgres::PostgresStore::connect(u).await.map_err(|e| format!("{what}: {e}"))?;
-            Ok(Stores { meta: Arc::new(meta), coordinator: Arc::new(coordinator) })
+            let durable = Durable::Postgres(coordinator.clone());
+            Ok(Stores { meta: Arc::new(meta), coordinator: Arc::new(coordinator), durable })
         }
     }
 }

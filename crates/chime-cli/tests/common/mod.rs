@@ -2,9 +2,11 @@
 //! directory per test, the daemon's JSON log read back, and an HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-token";
@@ -263,4 +265,52 @@ pub fn finished_runs(daemon: &Daemon, job: &str) -> Vec<serde_json::Value> {
         runs["runs"].as_array().unwrap().iter().filter(|r| r["outcome"] != "running").cloned().collect();
     runs.reverse();
     runs
+}
+
+pub type Requests = Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>;
+
+/// A small HTTP server for HTTP jobs and timers: answers `/ok` with 200 and a body, anything else with 500; records every request.
+pub fn server() -> (String, Requests) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Requests = Arc::default();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut headers = Vec::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.trim_end().split_once(": ").unwrap();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().unwrap();
+                }
+                headers.push((name.to_ascii_lowercase(), value.to_string()));
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+            record.lock().unwrap().push((
+                request_line.trim_end().to_string(),
+                headers,
+                String::from_utf8_lossy(&body).into(),
+            ));
+            let mut stream = stream;
+            let reply = if path == "/ok" {
+                "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nwarmed"
+            } else {
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom"
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (addr, seen)
 }
