@@ -1,7 +1,13 @@
 //! Prometheus metrics, named as kube-state-metrics names CronJob's so alerts port over; labelled by
 //! job name (never by command). Each replica reports what it saw and did.
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub(crate) const RUNS: &str = "chime_job_runs_total";
@@ -46,28 +52,72 @@ pub(crate) fn install() -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
-pub(crate) fn run_finished(job: &str, outcome: &'static str, seconds: f64, success_at: Option<f64>) {
-    counter!(RUNS, "job" => job.to_string(), "outcome" => outcome).increment(1);
-    histogram!(DURATION, "job" => job.to_string()).record(seconds);
+/// A job's metric handles, made once (on first use) rather than looked up by name and labels at
+/// every run: a thousand runs a second would otherwise allocate and hash a label set per update.
+#[derive(Default)]
+struct JobMetrics {
+    runs: [OnceLock<Counter>; OUTCOMES.len()],
+    duration: OnceLock<Histogram>,
+    last_success: OnceLock<Gauge>,
+    next_run: OnceLock<Gauge>,
+    running: OnceLock<Gauge>,
+    missed: [OnceLock<Counter>; REASONS.len()],
+    claims: [OnceLock<Counter>; RESULTS.len()],
+}
+
+const OUTCOMES: [&str; 7] =
+    ["success", "failure", "timeout", "lease_lost", "stopped", "abandoned", "running"];
+const REASONS: [&str; 3] = ["misfire", "overlap", "store_unavailable"];
+const RESULTS: [&str; 3] = ["won", "lost", "error"];
+
+fn job(name: &str) -> Arc<JobMetrics> {
+    static JOBS: OnceLock<Mutex<HashMap<String, Arc<JobMetrics>>>> = OnceLock::new();
+    let mut jobs = JOBS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(m) = jobs.get(name) {
+        return m.clone();
+    }
+    let m = Arc::new(JobMetrics::default());
+    jobs.insert(name.to_string(), m.clone());
+    m
+}
+
+fn index(names: &[&str], name: &str) -> usize {
+    names.iter().position(|n| *n == name).unwrap_or(0)
+}
+
+pub(crate) fn run_finished(job_name: &str, outcome: &'static str, seconds: f64, success_at: Option<f64>) {
+    let m = job(job_name);
+    let i = index(&OUTCOMES, outcome);
+    m.runs[i]
+        .get_or_init(|| counter!(RUNS, "job" => job_name.to_string(), "outcome" => OUTCOMES[i]))
+        .increment(1);
+    m.duration.get_or_init(|| histogram!(DURATION, "job" => job_name.to_string())).record(seconds);
     if let Some(at) = success_at {
-        gauge!(LAST_SUCCESS, "job" => job.to_string()).set(at);
+        m.last_success.get_or_init(|| gauge!(LAST_SUCCESS, "job" => job_name.to_string())).set(at);
     }
 }
 
-pub(crate) fn running(job: &str, delta: f64) {
-    gauge!(RUNNING, "job" => job.to_string()).increment(delta);
+pub(crate) fn running(job_name: &str, delta: f64) {
+    job(job_name).running.get_or_init(|| gauge!(RUNNING, "job" => job_name.to_string())).increment(delta);
 }
 
-pub(crate) fn next_run(job: &str, at: Option<f64>) {
-    gauge!(NEXT_RUN, "job" => job.to_string()).set(at.unwrap_or(0.0));
+pub(crate) fn next_run(job_name: &str, at: Option<f64>) {
+    let m = job(job_name);
+    m.next_run.get_or_init(|| gauge!(NEXT_RUN, "job" => job_name.to_string())).set(at.unwrap_or(0.0));
 }
 
-pub(crate) fn missed(job: &str, reason: &'static str, n: u64) {
-    counter!(MISSED, "job" => job.to_string(), "reason" => reason).increment(n);
+pub(crate) fn missed(job_name: &str, reason: &'static str, n: u64) {
+    let i = index(&REASONS, reason);
+    job(job_name).missed[i]
+        .get_or_init(|| counter!(MISSED, "job" => job_name.to_string(), "reason" => REASONS[i]))
+        .increment(n);
 }
 
-pub(crate) fn claim(job: &str, result: &'static str) {
-    counter!(CLAIMS, "job" => job.to_string(), "result" => result).increment(1);
+pub(crate) fn claim(job_name: &str, result: &'static str) {
+    let i = index(&RESULTS, result);
+    job(job_name).claims[i]
+        .get_or_init(|| counter!(CLAIMS, "job" => job_name.to_string(), "result" => RESULTS[i]))
+        .increment(1);
 }
 
 pub(crate) fn timers_pending(n: f64) {

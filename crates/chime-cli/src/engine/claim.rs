@@ -50,7 +50,7 @@ pub(crate) async fn scheduled(
             Ok(ClaimOutcome::Granted(lease)) => {
                 metrics::claim(&spec.name, "won");
                 let granted = Granted::new(spec, lease, tick.nominal, tick.fire, Trigger::Schedule);
-                tokio::spawn(run::run(engine.clone(), granted));
+                run::start(&engine, granted);
                 return;
             }
             Ok(ClaimOutcome::Taken { .. }) => {
@@ -230,7 +230,7 @@ fn start_manual(engine: &Engine, spec: Arc<JobSpec>, lease: Lease, requested: Ti
         fence: granted.lease.fence,
         tick: requested.to_string(),
     };
-    tokio::spawn(run::run(engine.clone(), granted));
+    run::start(engine, granted);
     started
 }
 

@@ -27,6 +27,16 @@ pub(crate) struct RunHeaders {
     pub(crate) attempt: Option<u32>,
 }
 
+/// The most requests in flight at once (HTTP jobs and timers): a burst of ten thousand is sent in
+/// waves rather than ten thousand connections at once.
+const IN_FLIGHT: usize = 256;
+
+/// A place among the requests in flight, held until the response is read.
+pub(crate) async fn place() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static PLACES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(IN_FLIGHT);
+    PLACES.acquire().await.ok()
+}
+
 /// Builds the shared client (TLS through rustls with the system's roots).
 pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()

@@ -1,10 +1,13 @@
-//! The engine: every job's next tick on a chime timer; when one fires, the dispatcher works out
-//! what is due ([`plan`]), arms the next, and hands the tick to a claim ([`claim`]); a granted
-//! claim becomes a run ([`run`]). Jobs come from the file (replaced on reload) and from the API
-//! (kept in the store, picked up by every replica, [`sync`]).
+//! The engine: every job's next tick filed in the [agenda](dispatch), which wakes once per instant
+//! that has ticks due; the dispatcher works out what is due ([`plan`]), arms the next ticks, and
+//! hands the due ones to the [claimer], which claims them in batches; a granted claim becomes a
+//! run ([`run`]). Jobs come from the file (replaced on reload) and from the API (kept in the
+//! store, picked up by every replica, [`sync`]).
 
 mod batch;
 pub(crate) mod claim;
+pub(crate) mod claimer;
+pub(crate) mod dispatch;
 mod history;
 pub(crate) mod http;
 pub(crate) mod output;
@@ -14,17 +17,18 @@ pub(crate) mod run;
 pub(crate) mod sync;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
+use chime::Scheduler;
 use chime::cluster::{Claim, ClaimOutcome, Coordinator, Lease};
-use chime::{Scheduler, TimerId};
 use jiff::Timestamp;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
+use claimer::{Claimer, Pending};
+use dispatch::{Agenda, Entry};
 pub(crate) use history::History;
-use plan::{Tick, plan, runs_late, ticks_between};
+use plan::{Tick, plan, runs_late};
 
 use crate::config::Defaults;
 use crate::job::{JobSpec, Source};
@@ -40,18 +44,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A tick whose timer fired.
-struct Due {
-    job: String,
-    generation: u64,
-    tick: Tick,
-}
-
 /// One scheduled job.
 struct Slot {
     spec: Arc<JobSpec>,
+    /// Its name, shared with its agenda entries.
+    name: Arc<str>,
+    /// Bumped whenever the job changes or is re-planned: older agenda entries are stale.
     generation: u64,
-    timer: Option<TimerId>,
     next: Option<Tick>,
     /// Held while a tick of this job waits for a queued claim, so queued ticks claim in order.
     lane: Arc<tokio::sync::Mutex<()>>,
@@ -93,7 +92,13 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) defaults: Defaults,
     jobs: Mutex<BTreeMap<String, Slot>>,
-    due: mpsc::UnboundedSender<Due>,
+    agenda: Mutex<Agenda>,
+    /// Wakes the dispatcher when a tick earlier than all others is filed.
+    agenda_changed: Notify,
+    claimer: Claimer,
+    /// Runs granted but not started yet (their process or request); the claimer waits for room.
+    pub(crate) starting: AtomicUsize,
+    pub(crate) started: Notify,
     next_generation: AtomicU64,
     pub(crate) runs: Mutex<HashMap<String, RunSlot>>,
     pub(crate) runs_changed: Notify,
@@ -125,7 +130,7 @@ impl Engine {
         defaults: Defaults,
         history: usize,
     ) -> Result<Engine, String> {
-        let (due, rx) = mpsc::unbounded_channel();
+        let (claimer, claims) = Claimer::new();
         let inner = Inner {
             sched: Scheduler::start(),
             history: History::start(meta.clone(), history),
@@ -137,7 +142,11 @@ impl Engine {
             http: http::client()?,
             defaults,
             jobs: Mutex::new(BTreeMap::new()),
-            due,
+            agenda: Mutex::new(Agenda::default()),
+            agenda_changed: Notify::new(),
+            claimer,
+            starting: AtomicUsize::new(0),
+            started: Notify::new(),
             next_generation: AtomicU64::new(1),
             runs: Mutex::new(HashMap::new()),
             runs_changed: Notify::new(),
@@ -147,7 +156,8 @@ impl Engine {
             store_ok_ms: AtomicI64::new(0),
         };
         let engine = Engine(Arc::new(inner));
-        tokio::spawn(dispatch(engine.clone(), rx));
+        tokio::spawn(dispatch::dispatch(engine.clone()));
+        tokio::spawn(claimer::claimer(engine.clone(), claims));
         Ok(engine)
     }
 
@@ -168,8 +178,7 @@ impl Engine {
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
-            if let Some(slot) = jobs.remove(&name) {
-                self.disarm(&slot);
+            if jobs.remove(&name).is_some() {
                 metrics::next_run(&name, None);
                 removed.push(name);
             }
@@ -190,10 +199,9 @@ impl Engine {
             }
             let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
             let lane = jobs.get(&spec.name).map_or_else(Default::default, |s| s.lane.clone());
-            if let Some(old) = jobs.remove(&spec.name) {
-                self.disarm(&old);
-            }
-            let mut slot = Slot { spec: Arc::new(spec), generation, timer: None, next: None, lane };
+            jobs.remove(&spec.name);
+            let name: Arc<str> = spec.name.as_str().into();
+            let mut slot = Slot { spec: Arc::new(spec), name, generation, next: None, lane };
             self.start_slot(&mut slot);
             jobs.insert(slot.spec.name.clone(), slot);
         }
@@ -207,34 +215,27 @@ impl Engine {
         let p = plan(&slot.spec, now);
         let seen = lock(&self.seen).get(&slot.spec.name).copied().or(Some(now.as_millisecond()));
         if let Some(due) = p.due.filter(|d| runs_late(&slot.spec, *d, now, seen)) {
-            let _ =
-                self.due.send(Due { job: slot.spec.name.clone(), generation: slot.generation, tick: due });
+            self.arm(
+                slot,
+                slot.spec
+                    .schedule
+                    .next_after(due.nominal, &slot.spec.timezone)
+                    .map(|n| Tick::of(&slot.spec, n)),
+            );
+            self.claimer.send(vec![Pending { spec: slot.spec.clone(), tick: due, lane: slot.lane.clone() }]);
         } else {
             self.arm(slot, p.next);
         }
     }
 
+    /// Files the job's next tick in the agenda.
     fn arm(&self, slot: &mut Slot, next: Option<Tick>) {
         slot.next = next;
         metrics::next_run(&slot.spec.name, next.map(|t| t.fire.as_millisecond() as f64 / 1000.0));
         let Some(tick) = next else { return };
-        let delay = Timestamp::now().duration_until(tick.fire);
-        let delay = Duration::try_from(delay).unwrap_or(Duration::ZERO);
-        let (tx, job, generation) = (self.due.clone(), slot.spec.name.clone(), slot.generation);
-        let mut once = Some(Due { job, generation, tick });
-        match self.sched.after(delay, move |_| {
-            if let Some(due) = once.take() {
-                let _ = tx.send(due);
-            }
-        }) {
-            Ok(id) => slot.timer = Some(id),
-            Err(e) => tracing::error!(job = %slot.spec.name, error = %e, "cannot arm the job's timer"),
-        }
-    }
-
-    fn disarm(&self, slot: &Slot) {
-        if let Some(id) = slot.timer {
-            let _ = self.sched.cancel(id);
+        let entry = Entry { job: slot.name.clone(), generation: slot.generation, tick };
+        if lock(&self.agenda).insert(entry) {
+            self.agenda_changed.notify_one();
         }
     }
 
@@ -242,7 +243,6 @@ impl Engine {
     pub(crate) fn replan(&self) {
         let mut jobs = lock(&self.jobs);
         for slot in jobs.values_mut() {
-            self.disarm(slot);
             slot.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
             self.start_slot(slot);
         }
@@ -343,51 +343,7 @@ impl Engine {
     /// Stops scheduling: no more ticks are claimed.
     pub(crate) fn stop_scheduling(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let jobs = lock(&self.jobs);
-        for slot in jobs.values() {
-            self.disarm(slot);
-        }
-    }
-}
-
-/// Takes fired ticks: arms each job's next one and hands the due tick to a claim.
-async fn dispatch(engine: Engine, mut rx: mpsc::UnboundedReceiver<Due>) {
-    while let Some(due) = rx.recv().await {
-        if engine.stopping.load(Ordering::SeqCst) {
-            continue;
-        }
-        let now = Timestamp::now();
-        tracing::trace!(job = %due.job, late_us = due.tick.fire.duration_until(now).as_micros() as i64, "due");
-        let (spec, lane, latest, skipped) = {
-            let mut jobs = lock(&engine.jobs);
-            let Some(slot) = jobs.get_mut(&due.job).filter(|s| s.generation == due.generation) else {
-                continue;
-            };
-            if now < due.tick.fire {
-                // The wall clock is behind the timer (it was set back): wait for the tick again.
-                engine.arm(slot, Some(due.tick));
-                continue;
-            }
-            let p = plan(&slot.spec, now);
-            let latest = p.due.filter(|d| d.nominal > due.tick.nominal).unwrap_or(due.tick);
-            let skipped = if latest == due.tick {
-                0
-            } else {
-                1 + ticks_between(&slot.spec, due.tick.nominal, latest.nominal)
-            };
-            let next = slot.spec.schedule.next_after(latest.nominal, &slot.spec.timezone);
-            engine.arm(slot, next.map(|n| Tick::of(&slot.spec, n)));
-            (slot.spec.clone(), slot.lane.clone(), latest, skipped)
-        };
-        engine.missed(&spec, due.tick.nominal, "misfire", skipped);
-        if engine.is_paused(&spec.name) {
-            continue;
-        }
-        let seen = lock(&engine.seen).get(&spec.name).copied();
-        if !runs_late(&spec, latest, now, seen) {
-            engine.missed(&spec, latest.nominal, "misfire", 1);
-            continue;
-        }
-        tokio::spawn(claim::scheduled(engine.clone(), spec, latest, lane));
+        self.agenda_changed.notify_one();
+        self.claimer.send(Vec::new());
     }
 }

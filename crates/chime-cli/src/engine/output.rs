@@ -58,7 +58,8 @@ pub(crate) async fn relay(
     log: RunLog,
     tail: Arc<Mutex<Tail>>,
 ) {
-    let mut reader = BufReader::new(reader);
+    // Small: thousands of runs may be in flight, most of them silent.
+    let mut reader = BufReader::with_capacity(1024, reader);
     let mut buf = Vec::new();
     loop {
         buf.clear();

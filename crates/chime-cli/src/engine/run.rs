@@ -52,8 +52,38 @@ struct Ended {
     error: Option<String>,
 }
 
+/// Counts a granted run until its job has started (or could not be): the claimer claims more only
+/// while few wait.
+struct Starting(Option<Engine>);
+
+impl Starting {
+    fn new(engine: &Engine) -> Starting {
+        engine.starting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Starting(Some(engine.clone()))
+    }
+
+    fn done(&mut self) {
+        if let Some(engine) = self.0.take() {
+            engine.starting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            engine.started.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+/// Starts running `granted` on a task of its own.
+pub(crate) fn start(engine: &Engine, granted: Granted) {
+    let starting = Starting::new(engine);
+    tokio::spawn(run(engine.clone(), granted, starting));
+}
+
 /// Runs `granted` to its end.
-pub(crate) async fn run(engine: Engine, granted: Granted) {
+async fn run(engine: Engine, granted: Granted, mut starting: Starting) {
     let Granted { spec, lease, run_id, tick, due, claimed, trigger } = granted;
     let coordinator = engine.coordinator_for(&spec);
     let holds = spec.overlap != Overlap::Allow;
@@ -91,7 +121,8 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
         output_truncated: false,
     };
     // Recorded once the job is started (its process exists, or its request is about to go).
-    let announce = |record: &mut RunRecord| {
+    let mut announce = |record: &mut RunRecord| {
+        starting.done();
         record.started_ms = Timestamp::now().as_millisecond();
         engine.history.write(Write::Started(record.clone()));
         tracing::info!(job = %spec.name, tick = %tick, fence = lease.fence, run_id = %run_id, ?trigger, "run started");
@@ -126,6 +157,8 @@ pub(crate) async fn run(engine: Engine, granted: Granted) {
             }
         }
         Target::Http(target) => {
+            // Requests in flight are bounded; a run starts when it has its place.
+            let _place = http::place().await;
             let headers = http::RunHeaders {
                 fence: lease.fence,
                 scheduled_at: tick.to_string(),

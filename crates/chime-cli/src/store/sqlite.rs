@@ -75,6 +75,7 @@ impl SqliteStore {
                 Err(e) => return Err(err(e)),
             }
         }
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -94,8 +95,15 @@ impl SqliteStore {
     }
 }
 
+/// Runs one statement through the connection's cache of prepared statements (parsing SQL costs
+/// more than running these statements).
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn bump(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO chime_daemon_meta (key, value) VALUES ('generation', 1)
          ON CONFLICT (key) DO UPDATE SET value = value + 1",
         [],
@@ -106,28 +114,32 @@ fn bump(conn: &Connection) -> rusqlite::Result<()> {
 fn apply(conn: &Connection, write: &Write, history: usize) -> rusqlite::Result<()> {
     match write {
         Write::Started(run) => {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO chime_daemon_runs (run_id, job, started_ms, running, record) VALUES (?1, ?2, ?3, 1, ?4)",
                 params![run.run_id, run.job, run.started_ms, json(run)],
             )?;
         }
         Write::Finished(run) => finished(conn, run)?,
         Write::Missed(miss) => {
-            conn.execute(
+            exec(
+        conn,
                 "INSERT INTO chime_daemon_state (job, missed_total, last_missed) VALUES (?1, 1, ?2)
                  ON CONFLICT (job) DO UPDATE SET missed_total = missed_total + 1, last_missed = excluded.last_missed",
                 params![miss.job, json(miss)],
             )?;
         }
         Write::Prune(job) => {
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM chime_daemon_runs WHERE job = ?1 AND running = 0 AND started_ms < (
                      SELECT started_ms FROM chime_daemon_runs WHERE job = ?1 AND running = 0
                      ORDER BY started_ms DESC LIMIT 1 OFFSET ?2)",
                 params![job, (history as i64) - 1],
             )?;
             let oldest = bucket_of(super::now_ms() - TIMELINE_MS);
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM chime_daemon_timeline WHERE job = ?1 AND bucket_ms < ?2",
                 params![job, oldest],
             )?;
@@ -137,7 +149,8 @@ fn apply(conn: &Connection, write: &Write, history: usize) -> rusqlite::Result<(
 }
 
 fn finished(conn: &Connection, run: &RunRecord) -> rusqlite::Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT OR REPLACE INTO chime_daemon_runs (run_id, job, started_ms, running, record) VALUES (?1, ?2, ?3, 0, ?4)",
         params![run.run_id, run.job, run.started_ms, json(run)],
     )
@@ -147,7 +160,8 @@ fn finished(conn: &Connection, run: &RunRecord) -> rusqlite::Result<()> {
 /// The per-job state, timeline and stop requests a batch of finished runs changes.
 fn roll_up(conn: &Connection, rollup: &Rollup<'_>) -> rusqlite::Result<()> {
     for (job, run) in &rollup.last {
-        conn.execute(
+        exec(
+        conn,
             "INSERT INTO chime_daemon_state (job, last_run, last_started_ms, last_success_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job) DO UPDATE SET
                  last_run = CASE WHEN last_started_ms IS NULL OR excluded.last_started_ms >= last_started_ms
@@ -158,14 +172,16 @@ fn roll_up(conn: &Connection, rollup: &Rollup<'_>) -> rusqlite::Result<()> {
         )?;
     }
     for ((job, bucket, outcome), count) in &rollup.timeline {
-        conn.execute(
+        exec(
+            conn,
             "INSERT INTO chime_daemon_timeline (job, bucket_ms, outcome, count) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job, bucket_ms, outcome) DO UPDATE SET count = count + excluded.count",
             params![job, bucket, outcome, count],
         )?;
     }
     for (job, fence) in &rollup.fence {
-        conn.execute(
+        exec(
+            conn,
             "DELETE FROM chime_daemon_stop WHERE job = ?1 AND fence <= ?2",
             params![job, *fence as i64],
         )?;
@@ -197,11 +213,13 @@ impl MetaStore for SqliteStore {
     fn heartbeat<'a>(&'a self, replica: &'a ReplicaInfo) -> StoreFuture<'a, ()> {
         let replica = replica.clone();
         self.call(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO chime_daemon_replicas (id, heartbeat_ms, record) VALUES (?1, ?2, ?3)",
                 params![replica.id, replica.heartbeat_ms, json(&replica)],
             )?;
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM chime_daemon_replicas WHERE heartbeat_ms < ?1",
                 params![replica.heartbeat_ms - 3_600_000],
             )?;
@@ -212,13 +230,13 @@ impl MetaStore for SqliteStore {
     fn leave<'a>(&'a self, replica_id: &'a str) -> StoreFuture<'a, ()> {
         let id = replica_id.to_string();
         self.call(move |conn| {
-            conn.execute("DELETE FROM chime_daemon_replicas WHERE id = ?1", params![id]).map(drop)
+            exec(conn, "DELETE FROM chime_daemon_replicas WHERE id = ?1", params![id]).map(drop)
         })
     }
 
     fn replicas(&self) -> StoreFuture<'_, Vec<ReplicaInfo>> {
         self.call(|conn| {
-            let mut stmt = conn.prepare("SELECT record FROM chime_daemon_replicas ORDER BY id")?;
+            let mut stmt = conn.prepare_cached("SELECT record FROM chime_daemon_replicas ORDER BY id")?;
             let rows = stmt.query_map([], |r| parse(&r.get::<_, String>(0)?))?;
             rows.collect()
         })
@@ -227,7 +245,8 @@ impl MetaStore for SqliteStore {
     fn generation(&self) -> StoreFuture<'_, u64> {
         self.call(|conn| {
             let value: Option<i64> = conn
-                .query_row("SELECT value FROM chime_daemon_meta WHERE key = 'generation'", [], |r| r.get(0))
+                .prepare_cached("SELECT value FROM chime_daemon_meta WHERE key = 'generation'")?
+                .query_row([], |r| r.get(0))
                 .optional()?;
             Ok(value.unwrap_or(0) as u64)
         })
@@ -235,7 +254,8 @@ impl MetaStore for SqliteStore {
 
     fn api_jobs(&self) -> StoreFuture<'_, Vec<(String, serde_json::Value)>> {
         self.call(|conn| {
-            let mut stmt = conn.prepare("SELECT name, definition FROM chime_daemon_jobs ORDER BY name")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT name, definition FROM chime_daemon_jobs ORDER BY name")?;
             let rows =
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, parse(&r.get::<_, String>(1)?)?)))?;
             rows.collect()
@@ -247,10 +267,12 @@ impl MetaStore for SqliteStore {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existed: bool = tx
-                .query_row("SELECT 1 FROM chime_daemon_jobs WHERE name = ?1", params![name], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM chime_daemon_jobs WHERE name = ?1")?
+                .query_row(params![name], |_| Ok(()))
                 .optional()?
                 .is_some();
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR REPLACE INTO chime_daemon_jobs (name, definition) VALUES (?1, ?2)",
                 params![name, definition],
             )?;
@@ -264,7 +286,7 @@ impl MetaStore for SqliteStore {
         let name = name.to_string();
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let deleted = tx.execute("DELETE FROM chime_daemon_jobs WHERE name = ?1", params![name])? > 0;
+            let deleted = exec(&tx, "DELETE FROM chime_daemon_jobs WHERE name = ?1", params![name])? > 0;
             bump(&tx)?;
             tx.commit()?;
             Ok(deleted)
@@ -273,7 +295,7 @@ impl MetaStore for SqliteStore {
 
     fn states(&self) -> StoreFuture<'_, Vec<JobState>> {
         self.call(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT job, paused, paused_by, paused_ms, seen_ms, last_run, last_success_ms, missed_total, last_missed
                  FROM chime_daemon_state ORDER BY job",
             )?;
@@ -286,7 +308,8 @@ impl MetaStore for SqliteStore {
         let (job, by) = (job.to_string(), by.to_string());
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO chime_daemon_state (job, paused, paused_by, paused_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (job) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by,
                      paused_ms = excluded.paused_ms",
@@ -302,7 +325,7 @@ impl MetaStore for SqliteStore {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "INSERT INTO chime_daemon_state (job, seen_ms) VALUES (?1, ?2)
                      ON CONFLICT (job) DO UPDATE SET seen_ms = COALESCE(seen_ms, excluded.seen_ms)",
                 )?;
@@ -329,7 +352,7 @@ impl MetaStore for SqliteStore {
     fn runs<'a>(&'a self, job: &'a str, limit: usize) -> StoreFuture<'a, Vec<RunRecord>> {
         let job = job.to_string();
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT record FROM chime_daemon_runs WHERE job = ?1 ORDER BY running DESC, started_ms DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![job, limit as i64], |r| parse(&r.get::<_, String>(0)?))?;
@@ -341,8 +364,9 @@ impl MetaStore for SqliteStore {
 
     fn running(&self) -> StoreFuture<'_, Vec<RunRecord>> {
         self.call(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT record FROM chime_daemon_runs WHERE running = 1 ORDER BY started_ms")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT record FROM chime_daemon_runs WHERE running = 1 ORDER BY started_ms",
+            )?;
             let rows = stmt.query_map([], |r| parse(&r.get::<_, String>(0)?))?;
             rows.collect()
         })
@@ -351,7 +375,7 @@ impl MetaStore for SqliteStore {
     fn timeline<'a>(&'a self, job: &'a str, since_ms: i64) -> StoreFuture<'a, Vec<Bucket>> {
         let job = job.to_string();
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT bucket_ms, outcome, count FROM chime_daemon_timeline WHERE job = ?1 AND bucket_ms >= ?2
                  ORDER BY bucket_ms, outcome",
             )?;
@@ -370,7 +394,8 @@ impl MetaStore for SqliteStore {
         let job = job.to_string();
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR REPLACE INTO chime_daemon_stop (job, fence) VALUES (?1, ?2)",
                 params![job, fence as i64],
             )?;
@@ -381,7 +406,7 @@ impl MetaStore for SqliteStore {
 
     fn stop_requests(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
         self.call(|conn| {
-            let mut stmt = conn.prepare("SELECT job, fence FROM chime_daemon_stop ORDER BY job")?;
+            let mut stmt = conn.prepare_cached("SELECT job, fence FROM chime_daemon_stop ORDER BY job")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
             rows.collect()
         })

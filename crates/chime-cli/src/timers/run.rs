@@ -65,6 +65,7 @@ pub(super) async fn fire(engine: Engine, fire: DurableFire) -> Result<(), String
             ended
         }
         Target::Http(target) => {
+            let _place = http::place().await;
             let headers = http::RunHeaders {
                 fence,
                 scheduled_at: due.to_string(),
