@@ -14,6 +14,7 @@
 
 mod arm_cancel;
 mod daemon;
+mod daemon_floor;
 mod durable;
 mod durable_crash;
 mod expiry;
@@ -53,12 +54,6 @@ enum Cmd {
         /// What each job does.
         #[arg(long, value_enum, default_value = "http")]
         jobs: daemon::Jobs,
-    },
-    /// Internal: the daemon itself, in the child process of the daemon workload.
-    #[command(hide = true)]
-    DaemonChild {
-        /// The schedule file.
-        file: PathBuf,
     },
     /// Internal: arms timers in a fresh process and prints its resident memory (workload 4).
     #[command(hide = true)]
@@ -159,7 +154,6 @@ fn main() {
     match cli.command {
         Cmd::Compare(args) => compare(&args),
         Cmd::Daemon { quick, jobs } => daemon::run(quick, jobs),
-        Cmd::DaemonChild { file } => daemon::child(&file),
         Cmd::MemoryChild { kind, n } => memory::child(kind, n),
         Cmd::ScaleChild { n } => scale::child(n),
         Cmd::DurableServe { path, secs } => durable::serve_child(&path, secs),
