@@ -292,7 +292,8 @@ fn report(
         if l.is_empty() { None } else { Some((quantile(l, 0.5), quantile(l, 0.99), l[l.len() - 1])) }
     };
     println!("  latency from a tick's fire time, p50 / p99 / max (goal: p99 < 50 ms):");
-    let groups: [(&str, Box<dyn Fn(&Row) -> bool>); 2] = [
+    type Pick<'a> = Box<dyn Fn(&Row) -> bool + 'a>;
+    let groups: [(&str, Pick<'_>); 2] = [
         (
             "@every 1s ticks outside the minute's burst (1k due at once)",
             Box::new(|r: &Row| r.job.starts_with("s-") && steady(r.due)),
