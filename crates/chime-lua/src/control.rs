@@ -66,12 +66,15 @@ async fn serve(
 
 /// Sends one request to `worker`; `Err` when it cannot be reached (a dead worker, or none).
 async fn ask(path: PathBuf, line: String) -> Result<String, String> {
-    // a sibling that has not bound its socket yet gets two seconds to do so
+    // A sibling that has not bound its socket yet gets time to do so: two seconds for a `map`, and
+    // half a minute for a `?state` (a lingering worker asking whether it may exit must not take a
+    // sibling that is slow to start on a loaded machine for one that is gone).
+    let patience = if line == "?state" { Duration::from_secs(30) } else { Duration::from_secs(2) };
     let mut waited = Duration::ZERO;
     let mut stream = loop {
         match UnixStream::connect(&path).await {
             Ok(s) => break s,
-            Err(e) if !path.exists() && waited < Duration::from_secs(2) => {
+            Err(e) if !path.exists() && waited < patience => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 waited += Duration::from_millis(20);
