@@ -66,10 +66,10 @@ async fn serve(
 
 /// Sends one request to `worker`; `Err` when it cannot be reached (a dead worker, or none).
 async fn ask(path: PathBuf, line: String) -> Result<String, String> {
-    // A sibling that has not bound its socket yet gets time to do so: two seconds for a `map`, and
-    // half a minute for a `?state` (a lingering worker asking whether it may exit must not take a
-    // sibling that is slow to start on a loaded machine for one that is gone).
-    let patience = if line == "?state" { Duration::from_secs(30) } else { Duration::from_secs(2) };
+    // A sibling whose socket is not there yet has not got that far in its start (a worker's socket
+    // stays after it ends, so a gone worker is refused at once, not waited for): on a loaded
+    // machine a start can take seconds, so both a `map` and a `?state` give it half a minute.
+    let patience = Duration::from_secs(30);
     let mut waited = Duration::ZERO;
     let mut stream = loop {
         match UnixStream::connect(&path).await {
