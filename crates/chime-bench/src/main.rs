@@ -161,6 +161,12 @@ fn main() {
     }
 }
 
+/// Workload 8: creating, serving, and a crash.
+fn durable_timers(sizes: Sizes, report: &mut Report) {
+    durable::run(sizes, report);
+    durable_crash::run(sizes, report);
+}
+
 fn compare(args: &CompareArgs) {
     let started = Instant::now();
     let sizes = Sizes { quick: args.quick };
@@ -175,7 +181,7 @@ fn compare(args: &CompareArgs) {
         (5, "precision", precision::run),
         (6, "scale", scale::run),
         (7, "two threads", threads::run),
-        (8, "durable timers", durable::run),
+        (8, "durable timers", durable_timers),
     ];
     for (n, name, workload) in workloads {
         if wanted(n) {

@@ -66,12 +66,15 @@ async fn serve(
 
 /// Sends one request to `worker`; `Err` when it cannot be reached (a dead worker, or none).
 async fn ask(path: PathBuf, line: String) -> Result<String, String> {
-    // a sibling that has not bound its socket yet gets two seconds to do so
+    // A sibling whose socket is not there yet has not got that far in its start (a worker's socket
+    // stays after it ends, so a gone worker is refused at once, not waited for): on a loaded
+    // machine a start can take seconds, so both a `map` and a `?state` give it half a minute.
+    let patience = Duration::from_secs(30);
     let mut waited = Duration::ZERO;
     let mut stream = loop {
         match UnixStream::connect(&path).await {
             Ok(s) => break s,
-            Err(e) if !path.exists() && waited < Duration::from_secs(2) => {
+            Err(e) if !path.exists() && waited < patience => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 waited += Duration::from_millis(20);

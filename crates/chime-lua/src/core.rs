@@ -357,11 +357,6 @@ impl Core {
         func!("traceback", |lua, _core, (msg, level): (Option<String>, Option<usize>)| {
             lua.traceback(msg.as_deref(), level.unwrap_or(1))
         });
-        crate::relay::install(core, lua, &t)?;
-        crate::openresty::install(core, lua, &t)?;
-        crate::knot::install(core, lua, &t)?;
-        crate::control::install(core, lua, &t)?;
-        crate::timerfd::install(core, lua, &t)?;
         Ok(t)
     }
 }

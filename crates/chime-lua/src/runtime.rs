@@ -138,6 +138,17 @@ impl RuntimeBuilder {
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new()).map_err(setup)?;
         let core = Rc::new(Core::new(&lua, sched, tokio, crate::node::Node::new(self.node)).map_err(setup)?);
         let core_table = Core::install(&core, &lua).map_err(setup)?;
+        // The facilities add their functions to the private `core` table (they use the core; the
+        // core knows none of them).
+        for install in [
+            crate::relay::install,
+            crate::openresty::install,
+            crate::knot::install,
+            crate::control::install,
+            crate::timerfd::install,
+        ] {
+            install(&core, &lua, &core_table).map_err(setup)?;
+        }
         stdlib::install(&lua, &core, self.exit_process).map_err(setup)?;
         let (chunk, source) = modules::RUNTIME;
         let runtime: Table = lua.load(source).set_name(chunk).call(core_table).map_err(setup)?;

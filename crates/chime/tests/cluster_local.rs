@@ -180,6 +180,77 @@ async fn a_store_error_never_runs_the_callback() {
     assert_eq!(errors.get()[0], "k: partitionable store: unreachable");
 }
 
+/// A store that answers claims slowly: each grant comes back after `delay`.
+struct Slow {
+    store: Local,
+    delay: Duration,
+}
+
+impl Coordinator for Slow {
+    fn backend(&self) -> &'static str {
+        "slow"
+    }
+    fn claim<'a>(&'a self, claim: &'a Claim) -> StoreFuture<'a, ClaimOutcome> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            self.store.claim(claim).await
+        })
+    }
+    fn renew<'a>(&'a self, lease: &'a Lease, now_ms: i64) -> StoreFuture<'a, bool> {
+        self.store.renew(lease, now_ms)
+    }
+    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
+        self.store.release(lease)
+    }
+}
+
+/// A grant that comes back within its lease but too late to trust it (past nine tenths of it) is
+/// not run: the run could outlast the lease before its first renewal. Fail closed, and reported.
+#[tokio::test(start_paused = true)]
+async fn a_run_that_cannot_start_while_its_lease_is_trusted_does_not_run() {
+    let errors = Log::new();
+    let seen = errors.clone();
+    let sched = Scheduler::builder()
+        .wall_clock(WallClock::FollowTokio)
+        .on_cluster_error(move |key, e| seen.push(format!("{key}: {e}")))
+        .start();
+    let runs = Log::new();
+    let (r, sync_runs) = (runs.clone(), runs.clone());
+    let _sync = sched
+        .timer(ms(1000))
+        .recurring()
+        .key("sync")
+        .coordinator(Slow { store: Local::new(), delay: ms(95) })
+        .lease(ms(100))
+        .on_expire(move |_| r.push("sync"))
+        .arm()
+        .unwrap();
+    let _async = sched
+        .timer(ms(1000))
+        .recurring()
+        .key("async")
+        .coordinator(Slow { store: Local::new(), delay: ms(95) })
+        .lease(ms(100))
+        .on_expire_async(move |_| {
+            let runs = sync_runs.clone();
+            async move { runs.push("async") }
+        })
+        .arm()
+        .unwrap();
+    tokio::time::sleep(ms(3500)).await;
+    assert_eq!(runs.len(), 0, "no run started on a lease it could not trust");
+    let reported = errors.get();
+    assert!(
+        reported.iter().any(|e| e
+            == "sync: slow store: the run could not start before its lease ran out; the tick was not run"),
+        "{reported:?}"
+    );
+    assert!(
+        reported.iter().any(|e| e.starts_with("async: slow store: the run could not start")),
+        "{reported:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_graceful_shutdown_releases_the_lease_at_once() {
     let store = Local::new();

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use super::Problem;
+use super::ctx::Ctx;
 use super::raw::FileToml;
-use super::validate::{Ctx, Defaults, job, toml_problem};
+use super::validate::{Defaults, job, toml_problem};
 use crate::job::{JobSpec, Source};
 
 /// A job from the API's JSON: turned into a one-job TOML document and validated like a file's, so

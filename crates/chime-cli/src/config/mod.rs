@@ -4,6 +4,7 @@
 
 mod api;
 pub(crate) mod crontab;
+mod ctx;
 mod raw;
 mod targets;
 mod validate;

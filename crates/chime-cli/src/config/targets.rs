@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
+use super::ctx::Ctx;
 use super::raw::HttpToml;
-use super::validate::Ctx;
 use crate::job::{Command, HttpTarget};
 
 pub(crate) fn command(value: &toml::Value) -> Result<Command, String> {

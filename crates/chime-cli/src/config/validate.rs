@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
+use super::ctx::Ctx;
 use super::raw::{DefaultsToml, FileToml, JobToml, MissedToml, TABLES, TimersToml};
 use super::targets::{command, http};
 use super::values::{self, choice, nearest};
@@ -51,33 +51,6 @@ impl Default for Defaults {
             kill_grace: Duration::from_secs(10),
             env: BTreeMap::new(),
             dir: None,
-        }
-    }
-}
-
-/// Collects problems against one text.
-pub(crate) struct Ctx<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) problems: Vec<Problem>,
-}
-
-impl Ctx<'_> {
-    pub(crate) fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
-        self.problems.push(Problem::at(self.text, span.start, message));
-    }
-
-    /// The value of a spanned field through `check`, or a reported problem.
-    pub(crate) fn check<T, U>(
-        &mut self,
-        field: &Spanned<T>,
-        check: impl FnOnce(&T) -> Result<U, String>,
-    ) -> Option<U> {
-        match check(field.get_ref()) {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.report(field.span(), message);
-                None
-            }
         }
     }
 }

@@ -100,6 +100,14 @@ fn main() -> ExitCode {
     let chime_lua = std::env::current_exe()
         .map(|p| p.with_file_name("chime-lua"))
         .unwrap_or_else(|_| PathBuf::from("chime-lua"));
+    if !chime_lua.exists() {
+        eprintln!(
+            "chime-lua-bench: {} is missing: build both binaries first, with \
+             `cargo build --release -p chime-lua --bins`",
+            chime_lua.display()
+        );
+        return ExitCode::FAILURE;
+    }
     println!("chime-lua vs lua-luv, {n} timers per workload, one child process per figure");
     println!("CPU: {}", cpu_model());
     println!("{:<16} {:>14} {:>14} {:>8}  goal", "workload", "chime-lua", "luv", "ratio");

@@ -178,7 +178,10 @@ impl Member {
                         u64::try_from(now_ms - self.anchor_ms - tick as i64 * self.interval_ms).unwrap_or(0),
                     );
                     let scheduled = asked.checked_sub(late).unwrap_or(asked);
-                    self.run(&driver, heartbeat, lease, known_last, scheduled).await;
+                    // A run starts only while its lease is trusted: a process frozen (or starved)
+                    // between the grant and the start must not run on a lease that ran out.
+                    let trusted_until = asked + self.lease_for() * 9 / 10;
+                    self.run(&driver, heartbeat, lease, known_last, scheduled, trusted_until).await;
                 }
                 Ok(ClaimOutcome::Taken { last_tick }) => {
                     let mut state = self.lock();

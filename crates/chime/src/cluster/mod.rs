@@ -12,8 +12,9 @@
 //!   callback runs on a blocking thread, so renewals go on beside it), released when it ends; so runs
 //!   never overlap across members. A member that dies holding one is replaced once it expires:
 //!   failover takes at most `lease + sub_interval`.
-//! - **Fail closed**: a store error, a store call that outlasts the lease, or a grant that arrives
-//!   after its lease could have run out means the tick does not run here; a lease lost mid-run stops
+//! - **Fail closed**: a store error, a store call that outlasts the lease, a grant that arrives
+//!   after its lease could have run out, or a run that cannot start before nine tenths of its lease
+//!   have passed (a process frozen or starved after the grant) means the tick does not run here; a lease lost mid-run stops
 //!   an async run (a sync one finishes with its now stale fence). All of it is reported (`tracing`,
 //!   and the scheduler's [cluster error hook](crate::SchedulerBuilder::on_cluster_error)).
 //! - **Misfires**: a tick no member could run on time is run late only within [`Misfire`]'s grace.

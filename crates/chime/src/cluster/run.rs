@@ -25,6 +25,7 @@ impl Member {
         lease: Lease,
         known_last: Option<u64>,
         scheduled: Instant,
+        trusted_until: Instant,
     ) {
         let Some((run, count)) = self.begin_run(&lease) else {
             // Cancelled while the claim was on its way: hand the tick back unrun.
@@ -40,7 +41,7 @@ impl Member {
             fence: Some(lease.fence),
             tick: Some(tick),
         };
-        let (run, panicked) = self.execute(driver, run, fire, &lease).await;
+        let (run, panicked) = self.execute(driver, run, fire, &lease, trusted_until).await;
         if let Some(payload) = panicked {
             driver.report_panic(Some(heartbeat), &*payload);
             if driver.cancel_on_panic(heartbeat) {
@@ -73,27 +74,40 @@ impl Member {
         state.sync_running = false;
     }
 
-    /// Runs the callback under the lease; returns it (to keep for the next run) and the panic it
-    /// raised, if any.
+    /// Runs the callback under the lease, if it can start before `trusted_until`; returns it (to
+    /// keep for the next run) and the panic it raised, if any.
     async fn execute(
         &self,
         driver: &Arc<Driver>,
         run: Option<Run>,
         fire: Fire,
         lease: &Lease,
+        trusted_until: Instant,
     ) -> (Option<Run>, Option<Payload>) {
         match run {
             Some(Run::Sync(mut expire)) => {
                 let work = driver.runtime.spawn_blocking(move || {
+                    // Checked on the thread that runs it: the hand-over itself may be what was late.
+                    if Instant::now() >= trusted_until {
+                        return (expire, None);
+                    }
                     let outcome = catch_unwind(AssertUnwindSafe(|| expire(&fire)));
-                    (expire, outcome)
+                    (expire, Some(outcome))
                 });
                 // A blocking callback cannot be interrupted: if the lease is lost, it finishes
                 // unrenewed (its fence tells the downstream systems it is stale).
                 match self.under_lease(driver, work, lease, false).await {
-                    Some(Ok((expire, outcome))) => (Some(Run::Sync(expire)), outcome.err()),
+                    Some(Ok((expire, Some(outcome)))) => (Some(Run::Sync(expire)), outcome.err()),
+                    Some(Ok((expire, None))) => {
+                        self.report_late_start(driver);
+                        (Some(Run::Sync(expire)), None)
+                    }
                     _ => (None, None), // the runtime is going away
                 }
+            }
+            Some(Run::Async(start)) if Instant::now() >= trusted_until => {
+                self.report_late_start(driver);
+                (Some(Run::Async(start)), None)
             }
             Some(Run::Async(mut start)) => {
                 let work = CatchUnwind(start(fire));
@@ -102,6 +116,12 @@ impl Member {
             }
             None => (None, None),
         }
+    }
+
+    /// A granted run that could not start while its lease was trusted did not run (fail closed).
+    fn report_late_start(&self, driver: &Driver) {
+        let late = self.store_error("the run could not start before its lease ran out; the tick was not run");
+        driver.hooks.report_cluster_error(&self.key, &late);
     }
 
     /// Awaits `work` while renewing `lease` every third of its length, concurrently (a slow store

@@ -10,12 +10,42 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::builder::Config;
 use super::fire::{Handler, Report};
+use super::retry::RetryPolicy;
 use super::store::DurableStore;
 use crate::clock::TimeBase;
 use crate::driver::Driver;
 use crate::{Error, Scheduler};
+
+pub(crate) type ReportHook = Arc<dyn Fn(&Report) + Send + Sync>;
+
+/// A durable scheduler's settings.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) lease: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) grace: Option<Duration>,
+    pub(crate) retention: Duration,
+    pub(crate) max_running: usize,
+    pub(crate) poll: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) on_report: Option<ReportHook>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lease: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            grace: None,
+            retention: Duration::from_secs(24 * 3600),
+            max_running: 64,
+            poll: Duration::from_secs(1),
+            store_timeout: Duration::from_secs(10),
+            on_report: None,
+        }
+    }
+}
 
 /// What the handle and its runner share.
 pub(crate) struct Shared {

@@ -108,10 +108,18 @@ pub(super) struct Entry<T> {
 const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
+/// A chunk of vacant entries.
+fn vacant_chunk<T>() -> Box<[Entry<T>; CHUNK]> {
+    let vacant = || Entry { deadline: 0, generation: 0, prev: NIL, next: NIL, loc: Loc::Vacant, value: None };
+    let chunk: Box<[Entry<T>]> = (0..CHUNK).map(|_| vacant()).collect();
+    chunk.try_into().unwrap_or_else(|_| unreachable!("exactly CHUNK entries"))
+}
+
 /// A slab whose keys carry a generation.
 pub(super) struct Slab<T> {
-    /// Every chunk but the last is full; each is allocated with room for exactly `CHUNK` entries.
-    chunks: Vec<Vec<Entry<T>>>,
+    /// Fixed arrays (an index's offset in its chunk is always in bounds, so reaching an entry costs
+    /// one check, not two); entries past `created` are vacant and never handed out.
+    chunks: Vec<Box<[Entry<T>; CHUNK]>>,
     /// Entries ever created (occupied, free or retired).
     created: usize,
     free_head: u32,
@@ -120,7 +128,7 @@ pub(super) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub(super) fn with_capacity(capacity: usize) -> Self {
-        let chunks = (0..capacity.div_ceil(CHUNK)).map(|_| Vec::with_capacity(CHUNK)).collect();
+        let chunks = (0..capacity.div_ceil(CHUNK)).map(|_| vacant_chunk()).collect();
         Slab { chunks, created: 0, free_head: NIL, len: 0 }
     }
 
@@ -148,17 +156,10 @@ impl<T> Slab<T> {
         let index = index.expect("a wheel holds at most 2^32 - 1 entries");
         let chunk = self.created >> CHUNK_BITS;
         if chunk == self.chunks.len() {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.chunks.push(vacant_chunk());
         }
-        // Within its reserved capacity: this push never reallocates.
-        self.chunks[chunk].push(Entry {
-            deadline,
-            generation: 0,
-            prev: NIL,
-            next: NIL,
-            loc: Loc::Unlinked,
-            value: Some(value),
-        });
+        self.chunks[chunk][self.created & (CHUNK - 1)] =
+            Entry { deadline, generation: 0, prev: NIL, next: NIL, loc: Loc::Unlinked, value: Some(value) };
         self.created += 1;
         Key { index, generation: 0 }
     }
@@ -183,7 +184,7 @@ impl<T> Slab<T> {
     }
 
     fn get(&self, index: u32) -> Option<&Entry<T>> {
-        self.chunks.get((index >> CHUNK_BITS) as usize)?.get(index as usize & (CHUNK - 1))
+        self.chunks.get((index >> CHUNK_BITS) as usize).map(|chunk| &chunk[index as usize & (CHUNK - 1)])
     }
 
     pub(super) fn get_entry(&self, key: Key) -> Option<&Entry<T>> {
@@ -193,7 +194,7 @@ impl<T> Slab<T> {
 
     pub(super) fn get_entry_mut(&mut self, key: Key) -> Option<&mut Entry<T>> {
         let chunk = self.chunks.get_mut((key.index >> CHUNK_BITS) as usize)?;
-        let entry = chunk.get_mut(key.index as usize & (CHUNK - 1))?;
+        let entry = &mut chunk[key.index as usize & (CHUNK - 1)];
         (entry.generation == key.generation && entry.loc != Loc::Vacant).then_some(entry)
     }
 
@@ -214,16 +215,16 @@ impl<T> Slab<T> {
     pub(super) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         self.chunks
             .iter()
-            .flatten()
+            .flat_map(|chunk| chunk.iter())
+            .take(self.created)
             .enumerate()
             .filter(|(_, e)| e.loc != Loc::Vacant)
             .map(|(i, e)| Key { index: i as u32, generation: e.generation })
     }
 
-    /// Bytes held by the slab's chunks (capacity, not length).
+    /// Bytes held by the slab's chunks.
     pub(super) fn allocated_bytes(&self) -> usize {
-        let entries: usize = self.chunks.iter().map(Vec::capacity).sum();
-        entries * size_of::<Entry<T>>() + self.chunks.capacity() * size_of::<Vec<Entry<T>>>()
+        self.chunks.len() * size_of::<[Entry<T>; CHUNK]>() + self.chunks.capacity() * size_of::<usize>()
     }
 
     #[cfg(test)]
@@ -253,8 +254,7 @@ mod tests {
     fn entries_span_chunks_without_moving() {
         let mut slab = Slab::with_capacity(0);
         let keys: Vec<_> = (0..CHUNK * 2 + 5).map(|i| slab.insert(i as u64, i)).collect();
-        assert_eq!(slab.chunks.len(), 3);
-        assert!(slab.chunks.iter().all(|c| c.capacity() == CHUNK), "no chunk ever grew");
+        assert_eq!(slab.chunks.len(), 3, "one more chunk per CHUNK entries, none ever copied");
         for (i, key) in keys.iter().enumerate() {
             assert_eq!(slab.get_entry(*key).and_then(|e| e.value), Some(i));
         }
