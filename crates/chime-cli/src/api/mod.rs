@@ -1,9 +1,10 @@
-//! The HTTP API (axum): jobs, runs, pause and resume, manual runs, replicas and leases, store health
-//! and `/metrics`. Reads are open (bind to loopback, the default, or put a proxy in front); every
+//! The HTTP API (axum): jobs, runs, pause and resume, manual runs, durable timers, replicas and
+//! leases, store health, `/metrics`, and the status page at `/` that reads them. Reads are open (bind to loopback, the default, or put a proxy in front); every
 //! change needs `Authorization: Bearer $CHIME_TOKEN`, and without `CHIME_TOKEN` the API is
 //! read-only.
 
 mod jobs;
+mod page;
 mod timers;
 
 use std::sync::Arc;
@@ -57,6 +58,9 @@ impl IntoResponse for ApiError {
 /// The routes.
 pub(crate) fn router(api: Arc<Api>) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/ui/page.css", get(page::css))
+        .route("/ui/page.js", get(page::js))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -127,6 +131,7 @@ async fn status(State(api): Shared) -> Response {
         "jobs": engine.jobs().len(),
         "running_here": running,
         "stopping": engine.stopping.load(std::sync::atomic::Ordering::SeqCst),
+        "writable": api.token.is_some(),
         "timers": timers,
     }))
     .into_response()

@@ -42,6 +42,8 @@ impl Drop for TempDir {
     }
 }
 
+pub mod browser;
+
 pub fn chime() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chime"))
 }

@@ -1,0 +1,190 @@
+//! A real browser for the status page's tests: Debian's `chromium`, headless, driven through
+//! `chromedriver` with the W3C WebDriver protocol (a few JSON calls over HTTP, made with the tests'
+//! blocking HTTP client). `.ci/run` installs both; without them the tests say so and skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Whether the browser is installed; prints why not when it is not.
+pub fn available(test: &str) -> bool {
+    let there = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !there {
+        eprintln!(
+            "SKIPPED {test}: {CHROMIUM} and {CHROMEDRIVER} are needed \
+             (apt-get install chromium chromium-driver; .ci/run installs them)"
+        );
+    }
+    there
+}
+
+/// A chromedriver process with one headless chromium session; both end when dropped.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::blocking::Client,
+    _profile: super::TempDir,
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        super::eventually(Duration::from_secs(20), "chromedriver to answer", || {
+            let status: Value = client.get(format!("{base}/status")).send().ok()?.json().ok()?;
+            status["value"]["ready"].as_bool().filter(|r| *r)
+        });
+        let profile = super::TempDir::new("chromium-profile");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            &format!("--user-data-dir={}", profile.0.display()),
+        ];
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        }}});
+        let answer: Value =
+            client.post(format!("{base}/session")).json(&capabilities).send().unwrap().json().unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_string();
+        Browser { driver, base, session, client, _profile: profile }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.client.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().unwrap().json().unwrap();
+        if let Some(error) = answer["value"]["error"].as_str() {
+            panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    pub fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })));
+    }
+
+    /// Sets the window's size in CSS pixels.
+    pub fn size(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({ "width": width, "height": height })));
+    }
+
+    /// Runs `script` (a function body) in the page and returns its result.
+    pub fn js(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] })))
+    }
+
+    /// Waits until `script` returns something other than `null`/`false`, and returns it.
+    pub fn wait(&self, timeout: Duration, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.js(script);
+            if !value.is_null() && value != Value::Bool(false) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let text = self.js("return document.body.innerText");
+                panic!("timed out after {timeout:?} waiting for {what}; the page says:\n{}", text.as_str().unwrap_or(""));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
+    }
+
+    /// Clicks the element `css` selects, as a user would.
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Types `text` into the element `css` selects.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text })));
+    }
+
+    /// A screenshot of the window, as PNG, written to `path` (its folder is created).
+    pub fn screenshot(&self, path: &Path) -> PathBuf {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None);
+        let bytes = base64(png.as_str().expect("a screenshot"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        path.to_path_buf()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.client.delete(url).send();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Standard base64, as WebDriver sends screenshots.
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// Where a test's screenshots go: under the target directory, kept after the test.
+pub fn output(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page").join(name)
+}
