@@ -31,9 +31,9 @@ use crate::metrics;
 use crate::store::Trigger;
 
 /// The most claims in one store transaction (bounds how long it holds SQLite's write lock).
-pub(crate) const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 1000;
 /// Granted runs allowed to wait for their start before the claimer waits too.
-pub(crate) const MAX_STARTING: usize = 500;
+pub(crate) const MAX_STARTING: usize = 2000;
 /// Claims in flight at once on Redis and PostgreSQL.
 const IN_FLIGHT: usize = 64;
 
