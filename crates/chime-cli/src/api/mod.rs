@@ -1,7 +1,7 @@
 //! The HTTP API (axum): jobs, runs, pause and resume, manual runs, durable timers, replicas and
-//! leases, store health, `/metrics`, and the status page at `/` that reads them. Reads are open (bind to loopback, the default, or put a proxy in front); every
-//! change needs `Authorization: Bearer $CHIME_TOKEN`, and without `CHIME_TOKEN` the API is
-//! read-only.
+//! leases, store health, `/metrics`, and the status page at `/` that reads them. Reads are open
+//! (bind to loopback, the default, or put a proxy in front); every change needs
+//! `Authorization: Bearer $CHIME_TOKEN`, and without `CHIME_TOKEN` the API is read-only.
 
 mod jobs;
 mod page;
@@ -61,6 +61,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/", get(page::index))
         .route("/ui/page.css", get(page::css))
         .route("/ui/page.js", get(page::js))
+        .route("/ui/view.js", get(page::view_js))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -1,65 +1,19 @@
-// chime's status page: reads the daemon's own API every 2 s and updates the page in place (rows
-// are kept by job name, so focus and open panels survive a refresh). Changes (run now, pause,
-// resume) send the bearer token typed into the page; without CHIME_TOKEN on the daemon the page
-// shows no buttons at all.
+// chime's status page: reads the daemon's own API every 2 s and updates the page in place. Rows
+// are kept by job name and moved only when the order changes, and a row's buttons are rebuilt only
+// when what they offer changes, so keyboard focus and a click in progress survive a refresh.
+// Changes (run now, pause, resume) send the bearer token typed into the page (kept for this tab
+// only); without CHIME_TOKEN on the daemon the page shows no buttons at all. view.js builds the
+// elements.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const EVERY = 2000;
 const page = {
   writable: false,
   token: sessionStorage.getItem("chime-token") || "",
   open: new Set(),
   rows: new Map(),
 };
-const MARK = { success: "✓", failure: "✗", timeout: "⏱", lease_lost: "⚠", stopped: "■", abandoned: "?", running: "▶" };
-const TONE = { success: "ok", failure: "bad", timeout: "bad", lease_lost: "bad", abandoned: "bad", stopped: "warn" };
-const WORDS = { lease_lost: "lease lost", store_unavailable: "store unavailable" };
-const WORST = ["failure", "timeout", "lease_lost", "abandoned", "stopped", "running", "success"];
-const QUARTER = 15 * 60 * 1000;
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) {
-    if (c !== null && c !== undefined) node.append(c);
-  }
-  return node;
-}
-
-function words(s) {
-  return WORDS[s] || String(s).replace(/_/g, " ");
-}
-
-function relative(ms) {
-  const s = Math.round(Math.abs(ms) / 1000);
-  const text = s < 60 ? `${s} s` : s < 3600 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
-  return ms >= 0 ? `in ${text}` : `${text} ago`;
-}
-
-// A time in the viewer's zone, with UTC on hover and the relative time beside it.
-function when(value, withRelative = true) {
-  if (value === null || value === undefined) return el("span", { class: "muted", text: "—" });
-  const d = typeof value === "number" ? new Date(value) : new Date(value);
-  if (Number.isNaN(d.getTime())) return el("span", { text: String(value) });
-  const utc = d.toISOString().replace(".000Z", "Z");
-  const t = el("time", { datetime: utc, title: `UTC ${utc}`, text: d.toLocaleString() });
-  if (!withRelative) return t;
-  return el("span", {}, t, el("span", { class: "muted", text: ` (${relative(d.getTime() - Date.now())})` }));
-}
-
-function outcome(o) {
-  if (!o) return el("span", { class: "muted", text: "never ran" });
-  return el("span", { class: TONE[o] || "", "data-outcome": o, text: `${MARK[o] || "•"} ${words(o)}` });
-}
-
-function duration(ms) {
-  if (ms === null || ms === undefined) return "";
-  return ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`;
-}
 
 function say(text) {
   $("message").textContent = text || "";
@@ -71,6 +25,12 @@ async function get(path) {
   return r.json();
 }
 
+function setToken(token) {
+  page.token = token;
+  if (token) sessionStorage.setItem("chime-token", token); else sessionStorage.removeItem("chime-token");
+}
+
+// A change through the API with the token; says why when it is refused.
 async function post(path) {
   if (!page.token) {
     say("Enter the token (CHIME_TOKEN) first.");
@@ -84,7 +44,13 @@ async function post(path) {
   }
   let why = `HTTP ${r.status}`;
   try { why = (await r.json()).error || why; } catch (_) { /* not JSON */ }
-  say(`Refused: ${why}`);
+  if (r.status === 401) {
+    setToken("");
+    say(`Refused: ${why}. Enter the token again.`);
+    $("token").focus();
+  } else {
+    say(`Refused: ${why}`);
+  }
   return false;
 }
 
@@ -117,23 +83,49 @@ function renderStatus(status) {
   }
 }
 
+const LABELS = { name: "Job", schedule: "Schedule", next: "Next run", last: "Last run", replica: "Replica", missed: "Missed", state: "State", actions: "Actions" };
+
 function jobRow(name) {
   let row = page.rows.get(name);
   if (row) return row;
   const tr = el("tr", { "data-job": name });
   const cells = {};
-  const labels = { name: "Job", schedule: "Schedule", next: "Next run", last: "Last run", replica: "Replica", missed: "Missed", state: "State", actions: "Actions" };
-  for (const field of Object.keys(labels)) {
-    cells[field] = el(field === "name" ? "th" : "td", { "data-field": field, "data-label": labels[field], scope: field === "name" ? "row" : null });
+  for (const [field, label] of Object.entries(LABELS)) {
+    cells[field] = el(field === "name" ? "th" : "td", { "data-field": field, "data-label": label, scope: field === "name" ? "row" : null });
     if (field === "replica") cells[field].classList.add("wide");
     tr.append(cells[field]);
   }
   const more = el("tr", { class: "more", hidden: true, "data-more": name });
-  const panel = el("td", { colspan: "8" });
+  const panel = el("td", { colspan: String(Object.keys(LABELS).length) });
   more.append(panel);
-  row = { tr, more, cells, panel };
+  row = { tr, more, cells, panel, offer: "", shown: "" };
   page.rows.set(name, row);
   return row;
+}
+
+// Puts `node` at `index` among `body`'s rows, moving it only when it is elsewhere.
+function place(body, node, index) {
+  if (body.children[index] !== node) body.insertBefore(node, body.children[index] || null);
+}
+
+// The buttons of a job's row, rebuilt only when what they offer changes.
+function renderActions(row, job, open) {
+  const offer = `${page.writable}/${job.paused}/${open}`;
+  if (row.offer === offer) return;
+  row.offer = offer;
+  const c = row.cells.actions;
+  const focused = c.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  const buttons = [el("button", { type: "button", "data-action": "runs", "aria-expanded": String(open), text: open ? "Hide runs" : "Runs" })];
+  if (page.writable) {
+    buttons.push(el("button", { type: "button", "data-action": "run", text: "Run now" }));
+    buttons.push(el("button", { type: "button", "data-action": job.paused ? "resume" : "pause", text: job.paused ? "Resume" : "Pause" }));
+  }
+  c.replaceChildren(...buttons);
+  if (focused) {
+    const same = { pause: "resume", resume: "pause" }[focused];
+    const again = c.querySelector(`[data-action="${focused}"]`) || c.querySelector(`[data-action="${same}"]`);
+    if (again) again.focus();
+  }
 }
 
 function renderJobs(list, holders) {
@@ -141,14 +133,13 @@ function renderJobs(list, holders) {
   const filter = $("filter").value.trim().toLowerCase();
   const seen = new Set();
   let shown = 0;
-  for (const job of list.jobs) {
+  list.jobs.forEach((job, i) => {
     seen.add(job.name);
     const row = jobRow(job.name);
     const c = row.cells;
     const last = job.last_run;
     const missed = job.missed || { total: 0 };
-    const failing = last && ["failure", "timeout", "lease_lost", "abandoned"].includes(last.outcome);
-    row.tr.classList.toggle("problem", Boolean(failing || missed.total));
+    row.tr.classList.toggle("problem", Boolean((last && BAD.includes(last.outcome)) || missed.total));
     c.name.replaceChildren(
       el("span", { text: job.name }),
       el("div", { class: "muted", text: `${job.kind} · ${job.scope} · ${job.source}` }),
@@ -171,23 +162,14 @@ function renderJobs(list, holders) {
       (holders.get(job.name) || []).map((h) => el("div", {}, "▶ running on ", el("code", { text: h }))),
     );
     const open = page.open.has(job.name);
-    const buttons = [el("button", { type: "button", "data-action": "runs", "aria-expanded": String(open), text: open ? "Hide runs" : "Runs" })];
-    if (page.writable) {
-      buttons.push(el("button", { type: "button", "data-action": "run", text: "Run now" }));
-      buttons.push(el("button", { type: "button", "data-action": job.paused ? "resume" : "pause", text: job.paused ? "Resume" : "Pause" }));
-    }
-    const focused = document.activeElement && row.tr.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    c.actions.replaceChildren(...buttons);
-    if (focused) {
-      const again = c.actions.querySelector(`[data-action="${focused}"]`);
-      if (again) again.focus();
-    }
+    renderActions(row, job, open);
     const visible = !filter || job.name.toLowerCase().includes(filter);
     row.tr.hidden = !visible;
     row.more.hidden = !visible || !open;
     if (visible) shown += 1;
-    body.append(row.tr, row.more);
-  }
+    place(body, row.tr, 2 * i);
+    place(body, row.more, 2 * i + 1);
+  });
   for (const [name, row] of page.rows) {
     if (!seen.has(name)) {
       row.tr.remove();
@@ -199,62 +181,21 @@ function renderJobs(list, holders) {
   $("jobs-count").textContent = filter ? `(${shown} of ${list.jobs.length})` : `(${list.jobs.length})`;
 }
 
-function strip(timeline) {
-  const end = Math.floor(Date.now() / QUARTER) * QUARTER;
-  const start = end - 95 * QUARTER;
-  const quarters = new Map();
-  for (const b of timeline.buckets) {
-    if (b.start_ms < start) continue;
-    const q = quarters.get(b.start_ms) || {};
-    q[b.outcome] = (q[b.outcome] || 0) + b.count;
-    quarters.set(b.start_ms, q);
-  }
-  const cells = [];
-  let runs = 0;
-  let bad = 0;
-  for (let at = start; at <= end; at += QUARTER) {
-    const q = quarters.get(at) || {};
-    const worst = WORST.find((o) => q[o]) || "none";
-    const parts = Object.entries(q).map(([o, n]) => `${n} ${words(o)}`);
-    const from = new Date(at);
-    const label = `${from.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${parts.length ? parts.join(", ") : "no runs"}`;
-    runs += Object.values(q).reduce((a, n) => a + n, 0);
-    bad += (q.failure || 0) + (q.timeout || 0) + (q.lease_lost || 0) + (q.abandoned || 0);
-    cells.push(el("span", { class: worst, title: label }));
-  }
-  const summary = `Last 24 hours, in 15-minute slots: ${runs} runs, ${bad} failed`;
-  return el("div", {},
-    el("div", { class: "strip", role: "img", "aria-label": summary, title: summary }, cells),
-    el("div", { class: "legend muted" }, summary, ".",
-      el("span", { class: "key success" }), "success",
-      el("span", { class: "key failure" }), "failure (striped)",
-      el("span", { class: "key timeout" }), "timeout, lost lease, stopped (dotted)",
-      el("span", { class: "key" }), "no runs"),
-  );
-}
-
+// A job's open panel: its 24-hour strip and recent runs, rebuilt only when they changed.
 async function renderMore(name) {
   const row = page.rows.get(name);
   if (!row) return;
   const path = `/v1/jobs/${encodeURIComponent(name)}`;
   const [runs, timeline] = await Promise.all([get(`${path}/runs?limit=10`), get(`${path}/timeline`)]);
-  const head = el("tr", {}, ["Tick", "Fence", "Replica", "Trigger", "Outcome", "Duration", "Output (tail)"].map((h) => el("th", { scope: "col", text: h })));
-  const lines = runs.runs.map((r) => el("tr", { "data-run": r.run_id },
-    el("td", {}, when(r.tick, false)),
-    el("td", { class: "num", text: String(r.fence) }),
-    el("td", {}, el("code", { text: r.replica })),
-    el("td", { text: r.trigger }),
-    el("td", {}, outcome(r.outcome), r.error ? el("div", { class: "muted", text: r.error }) : ""),
-    el("td", { class: "num", text: duration(r.duration_ms) }),
-    el("td", {}, r.output ? el("pre", { text: r.output.slice(-600) }) : el("span", { class: "muted", text: "—" })),
-  ));
+  const end = lastQuarter();
+  const shown = JSON.stringify([runs.runs, timeline.buckets, end]);
+  if (row.shown === shown) return;
+  row.shown = shown;
   row.panel.replaceChildren(
     el("h3", { text: `${name}: the last 24 hours` }),
-    strip(timeline),
+    strip(timeline, end),
     el("h3", { text: "Recent runs" }),
-    lines.length
-      ? el("div", { class: "scroll" }, el("table", { class: "runs" }, el("thead", {}, head), el("tbody", {}, lines)))
-      : el("p", { class: "muted", text: "No runs yet." }),
+    runsTable(runs.runs),
   );
 }
 
@@ -271,18 +212,21 @@ function renderReplicas(list) {
 }
 
 function renderTimers(next, failed) {
-  const item = (t) => el("li", { "data-timer": t.key },
-    el("code", { text: t.key }), ` · ${t.kind} · due `, when(t.due),
-    t.attempt ? ` · attempt ${t.attempt}` : "",
-    t.error ? el("div", { class: t.state === "failed" ? "bad" : "muted", text: t.error }) : "");
-  $("timers-next").replaceChildren(...(next.timers.length ? next.timers.map(item) : [el("li", { class: "muted", text: "none" })]));
-  $("timers-failed").replaceChildren(...(failed.timers.length ? failed.timers.map(item) : [el("li", { class: "muted", text: "none" })]));
+  const none = () => el("li", { class: "muted", text: "none" });
+  $("timers-next").replaceChildren(...(next.timers.length ? next.timers.map(timerItem) : [none()]));
+  $("timers-failed").replaceChildren(...(failed.timers.length ? failed.timers.map(timerItem) : [none()]));
 }
 
+// One refresh at a time; one asked for meanwhile (after a click) runs when it ends.
 let busy = false;
+let again = false;
 async function refresh() {
-  if (busy) return;
+  if (busy) {
+    again = true;
+    return;
+  }
   busy = true;
+  again = false;
   try {
     const [status, jobs, replicas, next, failed] = await Promise.all([
       get("/v1/status"), get("/v1/jobs"), get("/v1/replicas"),
@@ -303,6 +247,7 @@ async function refresh() {
   } finally {
     busy = false;
   }
+  if (again) await refresh();
 }
 
 $("jobs").addEventListener("click", async (event) => {
@@ -314,16 +259,18 @@ $("jobs").addEventListener("click", async (event) => {
     if (page.open.has(name)) page.open.delete(name); else page.open.add(name);
   } else {
     button.disabled = true;
-    const done = await post(`/v1/jobs/${encodeURIComponent(name)}/${action}`);
-    if (done) say("");
+    try {
+      await post(`/v1/jobs/${encodeURIComponent(name)}/${action}`);
+    } finally {
+      button.disabled = false;
+    }
   }
   await refresh();
 });
 
 $("auth").addEventListener("submit", (event) => {
   event.preventDefault();
-  page.token = $("token").value.trim();
-  if (page.token) sessionStorage.setItem("chime-token", page.token); else sessionStorage.removeItem("chime-token");
+  setToken($("token").value.trim());
   $("token").value = "";
   say("");
   refresh();
@@ -331,5 +278,6 @@ $("auth").addEventListener("submit", (event) => {
 
 $("filter").addEventListener("input", () => refresh());
 
+$("zone").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "unknown";
 refresh();
-setInterval(refresh, 2000);
+setInterval(refresh, EVERY);
