@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -25,31 +26,46 @@ pub fn available(test: &str) -> bool {
     there
 }
 
+/// The chromedriver process, killed when dropped (also when the session could not be made).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A chromedriver process with one headless chromium session; both end when dropped.
 pub struct Browser {
-    driver: Child,
     base: String,
     session: String,
     client: reqwest::blocking::Client,
+    // Dropped after the session is deleted (fields drop in order, after `drop` below).
+    _driver: Driver,
     _profile: super::TempDir,
 }
 
 impl Browser {
-    pub fn start() -> Browser {
+    /// Starts chromedriver and a headless chromium with a window of `width` x `height` CSS
+    /// pixels, showing times in the time zone `zone` (IANA name).
+    pub fn start(width: u32, height: u32, zone: &str) -> Browser {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        let driver = Driver(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        super::eventually(Duration::from_secs(20), "chromedriver to answer", || {
+        super::eventually(Duration::from_secs(30), "chromedriver to answer", || {
             let status: Value = client.get(format!("{base}/status")).send().ok()?.json().ok()?;
             status["value"]["ready"].as_bool().filter(|r| *r)
         });
@@ -62,9 +78,12 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--disable-extensions",
             "--no-first-run",
             "--hide-scrollbars",
+            "--lang=en-GB",
             "--force-device-scale-factor=1",
+            &format!("--window-size={width},{height}"),
             &format!("--user-data-dir={}", profile.0.display()),
         ];
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
@@ -77,7 +96,14 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {answer}"))
             .to_string();
-        Browser { driver, base, session, client, _profile: profile }
+        let browser = Browser { base, session, client, _driver: driver, _profile: profile };
+        // Chrome's own protocol, through chromedriver: the zone the page's clock shows.
+        browser.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": "Emulation.setTimezoneOverride", "params": { "timezoneId": zone } })),
+        );
+        browser
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -107,6 +133,18 @@ impl Browser {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] })))
     }
 
+    /// The trimmed text of every element `css` selects.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        let script = format!("return [...document.querySelectorAll({css:?})].map(e => e.textContent.trim())");
+        let found = self.js(&script);
+        found.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    }
+
+    /// Whether something matches `css`.
+    pub fn has(&self, css: &str) -> bool {
+        self.js(&format!("return document.querySelector({css:?}) !== null")) == Value::Bool(true)
+    }
+
     /// Waits until `script` returns something other than `null`/`false`, and returns it.
     pub fn wait(&self, timeout: Duration, what: &str, script: &str) -> Value {
         let deadline = Instant::now() + timeout;
@@ -119,8 +157,13 @@ impl Browser {
                 let text = self.js("return document.body.innerText");
                 panic!("timed out after {timeout:?} waiting for {what}; the page says:\n{}", text.as_str().unwrap_or(""));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until something matches `css`.
+    pub fn wait_for(&self, timeout: Duration, what: &str, css: &str) {
+        self.wait(timeout, what, &format!("return document.querySelector({css:?}) !== null"));
     }
 
     fn element(&self, css: &str) -> String {
@@ -147,7 +190,8 @@ impl Browser {
     /// A screenshot of the window, as PNG, written to `path` (its folder is created).
     pub fn screenshot(&self, path: &Path) -> PathBuf {
         let png = self.call(reqwest::Method::GET, "/screenshot", None);
-        let bytes = base64(png.as_str().expect("a screenshot"));
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().expect("a screenshot")).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
         eprintln!("screenshot: {}", path.display());
@@ -159,32 +203,11 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = self.client.delete(url).send();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
-/// Standard base64, as WebDriver sends screenshots.
-fn base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
-}
-
-/// Where a test's screenshots go: under the target directory, kept after the test.
+/// Where a test's screenshots go: under the target directory (`target/tmp/status-page/`), kept
+/// after the test.
 pub fn output(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page").join(name)
 }
