@@ -159,7 +159,7 @@ function renderJobs(list, holders) {
     );
     c.state.replaceChildren(
       job.paused ? el("span", { class: "warn", text: "⏸ paused" }) : el("span", { text: "active" }),
-      (holders.get(job.name) || []).map((h) => el("div", {}, "▶ running on ", el("code", { text: h }))),
+      ...(holders.get(job.name) || []).map((h) => el("div", {}, "▶ running on ", el("code", { text: h }))),
     );
     const open = page.open.has(job.name);
     renderActions(row, job, open);
