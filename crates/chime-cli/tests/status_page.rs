@@ -34,6 +34,8 @@ url = "sqlite://store.db"
 shutdown_timeout = "2s"
 [defaults]
 lease = "3s"
+[timers]
+attempts = 1
 [[job]]
 name = "heartbeat"
 schedule = "@every 2s"
@@ -106,7 +108,7 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     // Every job, a completed run with its replica, the next runs in the viewer's zone.
     browser.wait_for(WAIT, "a completed heartbeat run", &format!("{} [data-outcome=\"success\"]", job("last", "heartbeat")));
     assert_eq!(browser.texts("#jobs th[data-field=\"name\"] > span"), ["busy", "heartbeat", "long", "report"], "by name");
-    assert!(browser.texts(&job("replica", "heartbeat"))[0].contains(&daemon.replica));
+    assert_eq!(browser.texts(&format!("{} code.replica", job("last", "heartbeat"))), [daemon.replica.clone()]);
     assert_eq!(browser.texts(&job("last", "report")), ["never ran"]);
     assert!(browser.has(&format!("{} time", job("next", "heartbeat"))), "heartbeat's next run");
     let jobs = get_json(&daemon.url("/v1/jobs"));
@@ -174,6 +176,9 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     browser.click("tr[data-job=\"heartbeat\"] button[data-action=\"resume\"]");
     browser.wait_for(WAIT, "heartbeat resumed", "tr[data-job=\"heartbeat\"] button[data-action=\"pause\"]");
     assert_eq!(get_json(&daemon.url("/v1/jobs/heartbeat"))["paused"], false);
+    // 1280 px: the jobs' table fits, nothing scrolls sideways.
+    let overflow = browser.js("const s = document.querySelector('#jobs').parentNode; return [s.scrollWidth, s.clientWidth, document.documentElement.scrollWidth, window.innerWidth]");
+    assert!(overflow[0].as_i64() <= overflow[1].as_i64() && overflow[2].as_i64() <= overflow[3].as_i64(), "wider than 1280 px: {overflow}");
     browser.screenshot(&browser::output("one-daemon-1280.png"));
 
     // Phone width: nothing wider than the window; jobs as labelled cards.
@@ -228,6 +233,19 @@ fn three_replicas_show_which_ran_what() {
         common::finished_run(daemon, "report", &id, WAIT);
     }
     common::run_now(&replicas[1], "long");
+    // Durable timers: one due in an hour, one that fails at once (no retry: `attempts = 1`).
+    for (key, body) in [
+        ("cleanup", r#"{"after": "1h", "command": ["echo", "cleaned"]}"#),
+        ("broken", r#"{"after": "1ms", "command": ["sh", "-c", "echo disk full; exit 3"]}"#),
+    ] {
+        let created = http()
+            .put(replicas[2].url(&format!("/v1/timers/{key}")))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(created.status(), 201, "{key}");
+    }
     let browser = Browser::start(1280, 1300, ZONE);
     browser.go(&replicas[0].url("/"));
     browser.wait(WAIT, "three live replicas", "return document.querySelectorAll('#replicas tr[data-replica]').length === 3 || null");
@@ -235,13 +253,17 @@ fn three_replicas_show_which_ran_what() {
     let this = browser.texts("#replicas tr[data-replica] th");
     assert_eq!(this.iter().filter(|t| t.ends_with("(this page's)")).count(), 1, "{this:?}");
     assert!(this.contains(&format!("{} (this page's)", replicas[0].replica)), "{this:?}");
+    browser.wait_for(WAIT, "the failed timer", "#timers-failed li[data-timer=\"broken\"]");
+    assert!(browser.texts("#timers-failed li")[0].contains("disk full"), "its output or error shown");
+    assert!(browser.has("#timers-next li[data-timer=\"cleanup\"] time"), "the pending timer, due");
+    browser.wait(WAIT, "the timers' counts", "return document.getElementById('timers-summary').textContent.includes('1 pending · 0 running · 1 failed') || null");
     let second = &replicas[1].replica;
     let lease = format!("return document.querySelector('#replicas tr[data-replica=\"{second}\"]')?.textContent.includes('long') || null");
     browser.wait(WAIT, "the lease of long on the second replica", &lease);
     let holder = format!("return document.querySelector('{}').textContent.includes('running on {second}') || null", job("state", "long"));
     browser.wait(WAIT, "long shown running on the second replica", &holder);
     // The last run of report is the third replica's; its runs name all three.
-    assert_eq!(browser.texts(&job("replica", "report")), [replicas[2].replica.clone()]);
+    assert_eq!(browser.texts(&format!("{} code.replica", job("last", "report"))), [replicas[2].replica.clone()]);
     browser.click("tr[data-job=\"report\"] button[data-action=\"runs\"]");
     browser.wait(WAIT, "three runs of report", "return document.querySelectorAll('tr[data-more=\"report\"] tr[data-run]').length >= 3 || null");
     let ran_on = browser.texts("tr[data-more=\"report\"] tr[data-run] td:nth-child(3)");

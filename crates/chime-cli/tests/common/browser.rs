@@ -97,13 +97,14 @@ impl Browser {
             .unwrap_or_else(|| panic!("no browser session: {answer}"))
             .to_string();
         let browser = Browser { base, session, client, _driver: driver, _profile: profile };
-        // Chrome's own protocol, through chromedriver: the zone the page's clock shows.
-        browser.call(
-            reqwest::Method::POST,
-            "/goog/cdp/execute",
-            Some(json!({ "cmd": "Emulation.setTimezoneOverride", "params": { "timezoneId": zone } })),
-        );
+        // The zone the page's clock shows.
+        browser.cdp("Emulation.setTimezoneOverride", json!({ "timezoneId": zone }));
         browser
+    }
+
+    /// A command of Chrome's own protocol (DevTools), through chromedriver.
+    fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(reqwest::Method::POST, "/goog/cdp/execute", Some(json!({ "cmd": cmd, "params": params })))
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -187,10 +188,12 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text })));
     }
 
-    /// A screenshot of the window, as PNG, written to `path` (its folder is created).
+    /// A screenshot of the whole page (beyond the window's height), as PNG, written to `path`
+    /// (its folder is created).
     pub fn screenshot(&self, path: &Path) -> PathBuf {
-        let png = self.call(reqwest::Method::GET, "/screenshot", None);
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().expect("a screenshot")).unwrap();
+        let png = self.cdp("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
+        let data = png["data"].as_str().unwrap_or_else(|| panic!("a screenshot: {png}"));
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();

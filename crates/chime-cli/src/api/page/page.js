@@ -83,7 +83,7 @@ function renderStatus(status) {
   }
 }
 
-const LABELS = { name: "Job", schedule: "Schedule", next: "Next run", last: "Last run", replica: "Replica", missed: "Missed", state: "State", actions: "Actions" };
+const LABELS = { name: "Job", schedule: "Schedule", next: "Next run", last: "Last run", missed: "Missed", state: "State", actions: "Actions" };
 
 function jobRow(name) {
   let row = page.rows.get(name);
@@ -92,7 +92,6 @@ function jobRow(name) {
   const cells = {};
   for (const [field, label] of Object.entries(LABELS)) {
     cells[field] = el(field === "name" ? "th" : "td", { "data-field": field, "data-label": label, scope: field === "name" ? "row" : null });
-    if (field === "replica") cells[field].classList.add("wide");
     tr.append(cells[field]);
   }
   const more = el("tr", { class: "more", hidden: true, "data-more": name });
@@ -149,8 +148,8 @@ function renderJobs(list, holders) {
     c.last.replaceChildren(
       outcome(last && last.outcome),
       last ? el("div", {}, when(last.started_ms), last.duration_ms !== null && last.duration_ms !== undefined ? ` · ${duration(last.duration_ms)}` : "") : "",
+      last ? el("div", {}, "on ", el("code", { class: "replica", text: last.replica })) : "",
     );
-    c.replica.replaceChildren(last ? el("code", { text: last.replica }) : "");
     c.missed.replaceChildren(
       missed.total
         ? el("span", { class: "warn", text: `⚠ ${missed.total} missed` })

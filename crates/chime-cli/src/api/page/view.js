@@ -40,7 +40,9 @@ function when(value, withRelative = true) {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return el("span", { text: String(value) });
   const utc = d.toISOString().replace(".000Z", "Z");
-  const t = el("time", { datetime: utc, title: `UTC ${utc}`, text: d.toLocaleString() });
+  // Today's times without the date: the relative time beside them says the rest.
+  const today = d.toDateString() === new Date().toDateString();
+  const t = el("time", { datetime: utc, title: `UTC ${utc}`, text: today ? d.toLocaleTimeString() : d.toLocaleString() });
   if (!withRelative) return t;
   return el("span", {}, t, el("span", { class: "muted", text: ` (${relative(d.getTime() - Date.now())})` }));
 }
