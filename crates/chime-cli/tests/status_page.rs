@@ -74,7 +74,9 @@ fn the_page_and_its_files_come_from_the_binary() {
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().unwrap();
     let mut files = vec![("/", html.clone())];
-    for (path, kind) in [("/ui/page.css", "text/css"), ("/ui/view.js", "text/javascript"), ("/ui/page.js", "text/javascript")] {
+    for (path, kind) in
+        [("/ui/page.css", "text/css"), ("/ui/view.js", "text/javascript"), ("/ui/page.js", "text/javascript")]
+    {
         assert!(html.contains(&format!("\"{path}\"")), "the page loads {path}");
         let answer = http().get(daemon.url(path)).send().unwrap();
         assert_eq!(answer.status(), 200, "{path}");
@@ -87,7 +89,11 @@ fn the_page_and_its_files_come_from_the_binary() {
             assert!(!text.contains(outside), "{path} refers to `{outside}`");
         }
     }
-    assert_eq!(html.matches("<script").count(), html.matches("<script src=\"/ui/").count(), "no inline script");
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=\"/ui/").count(),
+        "no inline script"
+    );
     // The page learns whether it may offer changes from /v1/status.
     assert_eq!(get_json(&daemon.url("/v1/status"))["writable"], true);
     assert_eq!(daemon.stop(WAIT).code(), Some(0));
@@ -106,9 +112,20 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     browser.go(&daemon.url("/"));
 
     // Every job, a completed run with its replica, the next runs in the viewer's zone.
-    browser.wait_for(WAIT, "a completed heartbeat run", &format!("{} [data-outcome=\"success\"]", job("last", "heartbeat")));
-    assert_eq!(browser.texts("#jobs th[data-field=\"name\"] > span"), ["busy", "heartbeat", "long", "report"], "by name");
-    assert_eq!(browser.texts(&format!("{} code.replica", job("last", "heartbeat"))), [daemon.replica.clone()]);
+    browser.wait_for(
+        WAIT,
+        "a completed heartbeat run",
+        &format!("{} [data-outcome=\"success\"]", job("last", "heartbeat")),
+    );
+    assert_eq!(
+        browser.texts("#jobs th[data-field=\"name\"] > span"),
+        ["busy", "heartbeat", "long", "report"],
+        "by name"
+    );
+    assert_eq!(
+        browser.texts(&format!("{} code.replica", job("last", "heartbeat"))),
+        [daemon.replica.clone()]
+    );
     assert_eq!(browser.texts(&job("last", "report")), ["never ran"]);
     assert!(browser.has(&format!("{} time", job("next", "heartbeat"))), "heartbeat's next run");
     let jobs = get_json(&daemon.url("/v1/jobs"));
@@ -132,26 +149,51 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     assert!(browser.texts(&job("schedule", "report"))[0].contains("Europe/Berlin"));
 
     // A job that misses ticks stands out, with the reason.
-    browser.wait(WAIT, "busy's missed ticks", &format!("return document.querySelector('{}')?.textContent.includes('overlap') || null", job("missed", "busy")));
-    assert!(browser.has("tr.problem[data-job=\"busy\"]") && !browser.has("tr.problem[data-job=\"heartbeat\"]"));
-    let running = format!("return document.querySelector('{}').textContent.includes('running on {}') || null", job("state", "busy"), daemon.replica);
+    browser.wait(
+        WAIT,
+        "busy's missed ticks",
+        &format!(
+            "return document.querySelector('{}')?.textContent.includes('overlap') || null",
+            job("missed", "busy")
+        ),
+    );
+    assert!(
+        browser.has("tr.problem[data-job=\"busy\"]") && !browser.has("tr.problem[data-job=\"heartbeat\"]")
+    );
+    let running = format!(
+        "return document.querySelector('{}').textContent.includes('running on {}') || null",
+        job("state", "busy"),
+        daemon.replica
+    );
     browser.wait(WAIT, "busy shown running on the daemon", &running);
 
     // Run now: asks for the token, refuses a wrong one; with the right one a run appears, no reload.
     browser.js("window.notReloaded = true; return null");
     let run = "tr[data-job=\"report\"] button[data-action=\"run\"]";
     browser.click(run);
-    browser.wait(WAIT, "the request for the token", "return document.getElementById('message').textContent.includes('Enter the token') || null");
+    browser.wait(
+        WAIT,
+        "the request for the token",
+        "return document.getElementById('message').textContent.includes('Enter the token') || null",
+    );
     browser.type_into("#token", "not-the-token");
     browser.click("#auth button");
     browser.click(run);
-    browser.wait(WAIT, "the refusal", "return document.getElementById('message').textContent.includes('wrong bearer token') || null");
+    browser.wait(
+        WAIT,
+        "the refusal",
+        "return document.getElementById('message').textContent.includes('wrong bearer token') || null",
+    );
     assert_eq!(get_json(&daemon.url("/v1/jobs/report/runs"))["runs"], serde_json::json!([]), "nothing ran");
     browser.type_into("#token", TOKEN);
     browser.click("#auth button");
     browser.wait_for(WAIT, "the run-now button enabled", &format!("{run}:not([disabled])"));
     browser.click(run);
-    browser.wait_for(WAIT, "the manual run of report", &format!("{} [data-outcome=\"success\"]", job("last", "report")));
+    browser.wait_for(
+        WAIT,
+        "the manual run of report",
+        &format!("{} [data-outcome=\"success\"]", job("last", "report")),
+    );
     assert_eq!(browser.js("return window.notReloaded === true"), true, "the page was not reloaded");
     assert_eq!(browser.texts("#message"), [""]);
     let runs = get_json(&daemon.url("/v1/jobs/report/runs"));
@@ -166,7 +208,11 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     assert_eq!(row[2], daemon.replica, "the replica: {row:?}");
     assert!(row[4].contains("success"), "the outcome in words: {row:?}");
     let strip = browser.js("return [document.querySelectorAll('tr[data-more=\"report\"] .strip span').length, document.querySelectorAll('tr[data-more=\"report\"] .strip span.success').length]");
-    assert_eq!((strip[0].as_u64(), strip[1].as_u64()), (Some(96), Some(1)), "96 quarters, one with a success: {strip}");
+    assert_eq!(
+        (strip[0].as_u64(), strip[1].as_u64()),
+        (Some(96), Some(1)),
+        "96 quarters, one with a success: {strip}"
+    );
 
     // Pause and resume from the page: the API agrees.
     browser.click("tr[data-job=\"heartbeat\"] button[data-action=\"pause\"]");
@@ -178,13 +224,23 @@ fn the_page_shows_jobs_and_runs_a_job_now_with_the_token() {
     assert_eq!(get_json(&daemon.url("/v1/jobs/heartbeat"))["paused"], false);
     // 1280 px: the jobs' table fits, nothing scrolls sideways.
     let overflow = browser.js("const s = document.querySelector('#jobs').parentNode; return [s.scrollWidth, s.clientWidth, document.documentElement.scrollWidth, window.innerWidth]");
-    assert!(overflow[0].as_i64() <= overflow[1].as_i64() && overflow[2].as_i64() <= overflow[3].as_i64(), "wider than 1280 px: {overflow}");
+    assert!(
+        overflow[0].as_i64() <= overflow[1].as_i64() && overflow[2].as_i64() <= overflow[3].as_i64(),
+        "wider than 1280 px: {overflow}"
+    );
     browser.screenshot(&browser::output("one-daemon-1280.png"));
 
     // Phone width: nothing wider than the window; jobs as labelled cards.
     browser.size(390, 844);
-    browser.wait(WAIT, "the page to fit a phone", "return document.documentElement.scrollWidth <= window.innerWidth + 1 || null");
-    let label = browser.js(&format!("return getComputedStyle(document.querySelector('{}'), '::before').content", job("next", "report")));
+    browser.wait(
+        WAIT,
+        "the page to fit a phone",
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1 || null",
+    );
+    let label = browser.js(&format!(
+        "return getComputedStyle(document.querySelector('{}'), '::before').content",
+        job("next", "report")
+    ));
     assert_eq!(label, "\"Next run: \"", "phone width: jobs as labelled cards");
     browser.screenshot(&browser::output("one-daemon-phone.png"));
     drop(browser);
@@ -248,8 +304,14 @@ fn three_replicas_show_which_ran_what() {
     }
     let browser = Browser::start(1280, 1300, ZONE);
     browser.go(&replicas[0].url("/"));
-    browser.wait(WAIT, "three live replicas", "return document.querySelectorAll('#replicas tr[data-replica]').length === 3 || null");
-    assert!(browser.texts("#replicas tr[data-replica] td:nth-child(2)").iter().all(|t| t.starts_with("✓ alive")));
+    browser.wait(
+        WAIT,
+        "three live replicas",
+        "return document.querySelectorAll('#replicas tr[data-replica]').length === 3 || null",
+    );
+    assert!(
+        browser.texts("#replicas tr[data-replica] td:nth-child(2)").iter().all(|t| t.starts_with("✓ alive"))
+    );
     let this = browser.texts("#replicas tr[data-replica] th");
     assert_eq!(this.iter().filter(|t| t.ends_with("(this page's)")).count(), 1, "{this:?}");
     assert!(this.contains(&format!("{} (this page's)", replicas[0].replica)), "{this:?}");
@@ -258,14 +320,26 @@ fn three_replicas_show_which_ran_what() {
     assert!(browser.has("#timers-next li[data-timer=\"cleanup\"] time"), "the pending timer, due");
     browser.wait(WAIT, "the timers' counts", "return document.getElementById('timers-summary').textContent.includes('1 pending · 0 running · 1 failed') || null");
     let second = &replicas[1].replica;
-    let lease = format!("return document.querySelector('#replicas tr[data-replica=\"{second}\"]')?.textContent.includes('long') || null");
+    let lease = format!(
+        "return document.querySelector('#replicas tr[data-replica=\"{second}\"]')?.textContent.includes('long') || null"
+    );
     browser.wait(WAIT, "the lease of long on the second replica", &lease);
-    let holder = format!("return document.querySelector('{}').textContent.includes('running on {second}') || null", job("state", "long"));
+    let holder = format!(
+        "return document.querySelector('{}').textContent.includes('running on {second}') || null",
+        job("state", "long")
+    );
     browser.wait(WAIT, "long shown running on the second replica", &holder);
     // The last run of report is the third replica's; its runs name all three.
-    assert_eq!(browser.texts(&format!("{} code.replica", job("last", "report"))), [replicas[2].replica.clone()]);
+    assert_eq!(
+        browser.texts(&format!("{} code.replica", job("last", "report"))),
+        [replicas[2].replica.clone()]
+    );
     browser.click("tr[data-job=\"report\"] button[data-action=\"runs\"]");
-    browser.wait(WAIT, "three runs of report", "return document.querySelectorAll('tr[data-more=\"report\"] tr[data-run]').length >= 3 || null");
+    browser.wait(
+        WAIT,
+        "three runs of report",
+        "return document.querySelectorAll('tr[data-more=\"report\"] tr[data-run]').length >= 3 || null",
+    );
     let ran_on = browser.texts("tr[data-more=\"report\"] tr[data-run] td:nth-child(3)");
     let newest_first: Vec<String> = replicas.iter().rev().map(|d| d.replica.clone()).collect();
     assert_eq!(ran_on, newest_first, "each replica's run, newest first");

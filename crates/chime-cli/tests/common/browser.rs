@@ -156,7 +156,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let text = self.js("return document.body.innerText");
-                panic!("timed out after {timeout:?} waiting for {what}; the page says:\n{}", text.as_str().unwrap_or(""));
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; the page says:\n{}",
+                    text.as_str().unwrap_or("")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -191,7 +194,8 @@ impl Browser {
     /// A screenshot of the whole page (beyond the window's height), as PNG, written to `path`
     /// (its folder is created).
     pub fn screenshot(&self, path: &Path) -> PathBuf {
-        let png = self.cdp("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
+        let png =
+            self.cdp("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
         let data = png["data"].as_str().unwrap_or_else(|| panic!("a screenshot: {png}"));
         let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
