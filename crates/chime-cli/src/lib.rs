@@ -24,6 +24,9 @@ use cli::{Cli, Cmd, LogFormat};
 
 /// Runs the command line `args` (the program name first) and returns the process's exit status.
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    if args.get(1).is_some_and(|a| a == engine::guard::ARG) {
+        return engine::guard::run(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -51,6 +54,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
                 }
             };
             init_logging(args.log_format);
+            engine::guard::enable();
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {

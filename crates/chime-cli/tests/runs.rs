@@ -40,6 +40,32 @@ fn a_timed_out_job_is_killed_with_its_children() {
 }
 
 #[test]
+fn a_command_dies_with_the_replica_that_started_it() {
+    // A SIGKILLed replica cannot stop its runs: its command must not run on beside the run that
+    // another replica starts for the next tick, so it goes with the replica.
+    let dir = TempDir::new("orphan");
+    let (pid_file, log) = (dir.path("job.pid"), dir.path("job.log"));
+    let file = dir.write(
+        "s.toml",
+        &format!(
+            "[[job]]\nname = \"long\"\nschedule = \"@every 1h\"\n\
+             command = [\"sh\", \"-c\", \"echo $$ > {pid}; echo $PPID >> {log}; exec sleep 60\"]\n",
+            pid = pid_file.display(),
+            log = log.display()
+        ),
+    );
+    let mut daemon = Daemon::start(&dir, &file, &[]);
+    run_now(&daemon, "long");
+    let pid = eventually(Duration::from_secs(5), "the job's pid file", || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse::<i32>().ok()
+    });
+    assert_eq!(lines(&log)[0][0], daemon.pid().to_string(), "the daemon is the command's parent");
+    assert!(alive(pid));
+    daemon.kill();
+    eventually(Duration::from_secs(5), "the command gone with its replica", || (!alive(pid)).then_some(()));
+}
+
+#[test]
 fn a_run_gets_its_environment_and_its_output_is_kept_and_logged() {
     let dir = TempDir::new("env");
     let file = dir.write(

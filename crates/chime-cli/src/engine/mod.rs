@@ -8,12 +8,14 @@ mod batch;
 pub(crate) mod claim;
 pub(crate) mod claimer;
 pub(crate) mod dispatch;
+pub(crate) mod guard;
 mod history;
 pub(crate) mod http;
 pub(crate) mod output;
 pub(crate) mod plan;
 pub(crate) mod process;
 pub(crate) mod run;
+mod spawner;
 pub(crate) mod sync;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -13,6 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
 use super::output::{RunLog, Tail, relay};
+use super::{guard, spawner};
 use crate::job::{Command as JobCommand, JobSpec};
 
 /// A started command. Dropped before it was seen to the end (its run's task was aborted: a durable
@@ -41,9 +42,8 @@ impl From<ExitStatus> for Exit {
     }
 }
 
-/// Starts `command` with `env` added to the daemon's environment. The fork and exec happen on a
-/// blocking thread: a burst of starts must not hold up the runtime's workers (and the claims they
-/// carry).
+/// Starts `command` with `env` added to the daemon's environment, from one of the forking threads
+/// (see [`spawner`]), through the guard when this is the `chime` binary.
 pub(crate) async fn spawn(
     spec: &JobSpec,
     command: &JobCommand,
@@ -52,17 +52,19 @@ pub(crate) async fn spawn(
     log: &RunLog,
     tail: &Arc<Mutex<Tail>>,
 ) -> Result<Running, String> {
-    let mut cmd = match command {
-        JobCommand::Argv(argv) => {
-            let mut cmd = Command::new(&argv[0]);
-            cmd.args(&argv[1..]);
-            cmd
-        }
-        JobCommand::Shell(line) => {
-            let mut cmd = Command::new(shell);
-            cmd.arg("-c").arg(line);
-            cmd
-        }
+    let (program, args): (&str, Vec<&str>) = match command {
+        JobCommand::Argv(argv) => (&argv[0], argv[1..].iter().map(String::as_str).collect()),
+        JobCommand::Shell(line) => (shell, vec!["-c", line]),
+    };
+    let mut cmd = if guard::enabled() {
+        // Through the guard, so that the command dies with this process (see `guard`).
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg(guard::ARG).arg(std::process::id().to_string()).arg(program).args(&args);
+        cmd
+    } else {
+        let mut cmd = Command::new(program);
+        cmd.args(&args);
+        cmd
     };
     cmd.envs(&spec.env).envs(env.iter().map(|(k, v)| (*k, v)));
     if let Some(dir) = &spec.dir {
@@ -73,22 +75,7 @@ pub(crate) async fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    let program = match command {
-        JobCommand::Argv(argv) => argv[0].clone(),
-        JobCommand::Shell(_) => shell.to_string(),
-    };
-    // As many at once as there are cores: a burst of forks must not starve the runtime either.
-    static SPAWNING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let spawning = SPAWNING.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
-    });
-    let permit = spawning.acquire().await.map_err(|e| format!("cannot start `{program}`: {e}"))?;
-    let spawned = tokio::task::spawn_blocking(move || cmd.spawn()).await;
-    drop(permit);
-    let mut child = match spawned {
-        Ok(result) => result.map_err(|e| format!("cannot start `{program}`: {e}"))?,
-        Err(e) => return Err(format!("cannot start `{program}`: {e}")),
-    };
+    let mut child = spawner::spawn(cmd).await.map_err(|e| format!("cannot start `{program}`: {e}"))?;
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
     let mut relays = JoinSet::new();
     if let Some(out) = child.stdout.take() {
