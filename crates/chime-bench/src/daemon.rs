@@ -14,7 +14,7 @@
 //!
 //! A tick due with a thousand others cannot start sooner than the machine can start a thousand
 //! jobs, whatever schedules them; so each burst is also started by a bare program in the same run
-//! ([`daemon_floor`](super::daemon_floor)), and the daemon's start latency is printed against that
+//! ([`daemon_floor`]), and the daemon's start latency is printed against that
 //! floor.
 
 use std::path::Path;
