@@ -61,9 +61,9 @@ fn rule_1_lending_takes_the_callback_counts_the_run_and_folds_skipped_ticks() {
     assert_eq!((lent.deadline, lent.count, lent.missed), (300, 1, 2));
     assert_eq!(state_of(&timers, key), RunState::Lent);
     assert_eq!(timers.deadline(key), None, "a lent entry has no deadline");
-    (lent.expire)(&fire());
+    lent.expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the lent callback is the user's");
-    (timers.get_mut(key).unwrap().expire)(&fire());
+    timers.get_mut(key).unwrap().expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the record holds a placeholder meanwhile");
 }
 
@@ -97,7 +97,7 @@ fn rule_2_a_lent_run_of_a_rearmed_timer_goes_back_whole() {
     assert!(matches!(start(&mut timers, key, lent.expire, lent.missed), Start::Rearmed));
     let extras = timers.get(key).unwrap().extras.as_ref().unwrap();
     assert_eq!((extras.count, extras.missed, extras.state), (0, 2, RunState::Idle), "the loan is undone");
-    (timers.get_mut(key).unwrap().expire)(&fire());
+    timers.get_mut(key).unwrap().expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the user's callback is back in the record");
 }
 

@@ -3,7 +3,7 @@
 
 use super::TimerBuilder;
 use crate::error::Error;
-use crate::record::{AsyncRun, CancelReason, Fire, Run};
+use crate::record::{AsyncRun, CancelReason, Fire, Owned, Run};
 
 impl TimerBuilder<'_> {
     /// A callback that runs each time the timer is armed ([`arm`](Self::arm) and [`Timer::arm`](crate::Timer::arm)(crate::Timer::arm)),
@@ -68,7 +68,7 @@ impl TimerBuilder<'_> {
             self.conflict =
                 Some(Box::new(Error::invalid("on_expire", "set twice (or with .on_expire_async)")));
         }
-        self.expire = Some(Run::Sync(Box::new(on_expire)));
+        self.expire = Some(Run::Sync(Box::new(Owned(on_expire))));
         self
     }
 
