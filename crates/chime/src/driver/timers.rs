@@ -185,9 +185,10 @@ impl Driver {
     pub(crate) fn timer_state(&self, id: TimerId) -> Result<TimerState, Error> {
         let wheels = self.shard(id)?.lock();
         let record = wheels.timers.get(id.key).ok_or_else(|| Error::NotFound)?;
-        let (interval, count) = record.extras.as_ref().map_or((None, 0), |e| {
-            ((!e.interval_in_handle).then_some(e.plan.interval), e.count)
-        });
+        let (interval, count) = record
+            .extras
+            .as_ref()
+            .map_or((None, 0), |e| ((!e.interval_in_handle).then_some(e.plan.interval), e.count));
         Ok(TimerState { deadline: wheels.timers.deadline(id.key), interval, count })
     }
 }

@@ -78,7 +78,8 @@ impl Record {
     /// carried had the builder made them (its interval excepted: the handle keeps that).
     pub(crate) fn extras_mut(&mut self) -> Option<&mut Extras> {
         if self.extras.is_none() && self.expire.owned() {
-            self.extras = Some(Box::new(Extras { owned: true, interval_in_handle: true, ..Extras::default() }));
+            self.extras =
+                Some(Box::new(Extras { owned: true, interval_in_handle: true, ..Extras::default() }));
         }
         self.extras.as_deref_mut()
     }
