@@ -47,6 +47,7 @@ impl TimerBuilder<'_> {
     ///
     /// Copas' `copas.newtimer(..):arm(interval)`; resty.timer's `resty_timer(opts)`, which answers
     /// `nil, err` for bad options where chime answers an error naming the option.
+    #[inline]
     pub fn arm(self) -> Result<Timer, Error> {
         let driver = self.sched.driver().clone();
         let interval = self.interval;
