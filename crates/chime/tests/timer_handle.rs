@@ -227,3 +227,53 @@ async fn a_one_shot_cancelling_itself_in_its_run_has_nothing_left_to_cancel() {
     assert_eq!(log.get(), vec!["ran; self-cancel: Ok(())"]);
     assert_eq!(sched.shutdown().await.timers_cancelled, 0);
 }
+
+/// A one-shot with a handle and no other option is armed without extras (the hot path); everything
+/// a handle reports and does must be as for any other timer, whichever path makes its extras.
+#[tokio::test(start_paused = true)]
+async fn a_bare_owned_one_shot_behaves_like_any_other_timer() {
+    let sched = Scheduler::start();
+    let timer = sched.timer(ms(100)).on_expire(|_| {}).arm().unwrap();
+    assert_eq!((timer.interval(), timer.count(), timer.remaining()), (ms(100), 0, Some(ms(100))));
+    sched.reschedule(timer.id(), ms(30)).unwrap();
+    assert_eq!(
+        (timer.interval(), timer.remaining()),
+        (ms(100), Some(ms(30))),
+        "reschedule keeps the interval"
+    );
+    sched.sleep(ms(30)).await;
+    assert_eq!(
+        (timer.count(), timer.is_armed(), timer.is_cancelled()),
+        (1, false, false),
+        "idle after its run"
+    );
+    assert_eq!(timer.interval(), ms(100));
+    timer.arm(ms(20)).unwrap();
+    assert_eq!((timer.interval(), timer.remaining()), (ms(20), Some(ms(20))));
+    sched.sleep(ms(20)).await;
+    assert_eq!(timer.count(), 2);
+
+    let fired = sched.timer(ms(50)).on_expire(|_| {}).arm().unwrap();
+    sched.sleep(ms(50)).await;
+    assert_eq!((fired.count(), fired.interval(), sched.pending()), (1, ms(50), 2), "both idle, kept");
+    drop(fired);
+    assert_eq!(sched.pending(), 1, "dropping an idle one-shot removes it");
+
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let detached = sched
+        .timer(ms(10))
+        .on_expire(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .arm()
+        .unwrap()
+        .detach();
+    sched.sleep(ms(10)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a detached bare one-shot still runs");
+    assert_eq!(sched.cancel(detached), Err(Error::NotFound), "and is gone after its run");
+
+    let pending = sched.timer(ms(10)).on_expire(|_| {}).arm().unwrap();
+    assert_eq!(sched.shutdown().await.timers_cancelled, 1, "the idle one has no run to come; this one has");
+    assert!(pending.is_cancelled() && timer.is_cancelled());
+}

@@ -91,7 +91,7 @@ impl Member {
                     if Instant::now() >= trusted_until {
                         return (expire, None);
                     }
-                    let outcome = catch_unwind(AssertUnwindSafe(|| expire(&fire)));
+                    let outcome = catch_unwind(AssertUnwindSafe(|| expire.call(&fire)));
                     (expire, Some(outcome))
                 });
                 // A blocking callback cannot be interrupted: if the lease is lost, it finishes

@@ -85,7 +85,7 @@ impl Driver {
                         };
                         let scheduled = self.time.to_instant(deadline);
                         let fire = Fire { id, count, missed, scheduled, fence: None, tick: None };
-                        let panicked = match catch_unwind(AssertUnwindSafe(|| expire(&fire))) {
+                        let panicked = match catch_unwind(AssertUnwindSafe(|| expire.call(&fire))) {
                             Ok(()) => false,
                             Err(payload) => {
                                 self.report_panic(Some(id), &*payload);

@@ -75,7 +75,7 @@ fn driver_pass(shard: &Shard, now: u64, before_start: impl FnOnce() -> bool) -> 
         Start::Cancelled(_) | Start::Rearmed => return Some(false),
     };
     assert!(!saw_cancel, "a run started after its cancel was visible");
-    expire(&fire(key));
+    expire.call(&fire(key));
     let finished = shard.with(|w| state::finish(&mut w.timers, key, expire, false, now));
     assert!(!matches!(finished, Finished::Cancelled(_)));
     Some(true)

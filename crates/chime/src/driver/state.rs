@@ -26,9 +26,11 @@ pub(crate) struct Lent {
 pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Lent> {
     let mut deadline = timers.scheduled(key).unwrap_or(now);
     let record = timers.get_mut(key)?;
-    let expire = mem::replace(&mut record.expire, Box::new(placeholder));
-    let plain = record.extras.is_none();
-    let (count, missed) = match record.extras.as_mut() {
+    // An owned one-shot gets its extras now, while its callback still carries the mark: from here
+    // on it has a run state and a count like any timer with extras.
+    let extras = record.extras_mut();
+    let plain = extras.is_none();
+    let (count, missed) = match extras {
         Some(extras) => {
             let mut missed = mem::take(&mut extras.missed);
             if let (Some(grid), Missed::Skip) = (extras.grid.as_mut(), extras.plan.missed)
@@ -43,6 +45,7 @@ pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Len
         }
         None => (1, 0),
     };
+    let expire = mem::replace(&mut record.expire, Box::new(placeholder));
     Some(Lent { deadline, expire, count, missed, plain })
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
-use crate::record::{Extras, Grid, Plan};
+use crate::record::{Extras, Grid, Owned, Plan};
 
 /// A record whose callback counts its calls in `calls`.
 fn record(calls: &Arc<AtomicU64>, extras: Option<Extras>) -> Record {
@@ -61,9 +61,9 @@ fn rule_1_lending_takes_the_callback_counts_the_run_and_folds_skipped_ticks() {
     assert_eq!((lent.deadline, lent.count, lent.missed), (300, 1, 2));
     assert_eq!(state_of(&timers, key), RunState::Lent);
     assert_eq!(timers.deadline(key), None, "a lent entry has no deadline");
-    (lent.expire)(&fire());
+    lent.expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the lent callback is the user's");
-    (timers.get_mut(key).unwrap().expire)(&fire());
+    timers.get_mut(key).unwrap().expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the record holds a placeholder meanwhile");
 }
 
@@ -97,7 +97,7 @@ fn rule_2_a_lent_run_of_a_rearmed_timer_goes_back_whole() {
     assert!(matches!(start(&mut timers, key, lent.expire, lent.missed), Start::Rearmed));
     let extras = timers.get(key).unwrap().extras.as_ref().unwrap();
     assert_eq!((extras.count, extras.missed, extras.state), (0, 2, RunState::Idle), "the loan is undone");
-    (timers.get_mut(key).unwrap().expire)(&fire());
+    timers.get_mut(key).unwrap().expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the user's callback is back in the record");
 }
 
@@ -164,6 +164,23 @@ fn rule_3_an_owned_one_shot_stays_idle_and_a_detached_one_goes() {
     timers.insert(20, record(&calls, None));
     let (plain, expire) = running(&mut timers, 20);
     assert!(matches!(finish(&mut timers, plain, expire, false, 20), Finished::Removed(_)));
+}
+
+#[test]
+fn rule_1_an_owned_one_shot_without_extras_gets_them_when_lent() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    let mut timers = Wheel::new();
+    let expire = Owned(move |_: &Fire| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    timers.insert(10, Record { expire: Box::new(expire), extras: None });
+    let (key, expire) = running(&mut timers, 10);
+    let extras = timers.get(key).unwrap().extras.as_ref().expect("made when lent");
+    assert_eq!((extras.owned, extras.count, extras.state), (true, 1, RunState::Running));
+    assert!(matches!(finish(&mut timers, key, expire, false, 10), Finished::Kept), "owned: it stays");
+    timers.get_mut(key).unwrap().expire.call(&fire());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the marked callback is back in the record");
 }
 
 #[test]

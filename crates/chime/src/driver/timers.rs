@@ -16,7 +16,8 @@ use crate::record::{CancelFn, CancelReason, Extras, Grid, Plan, Record, RunState
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TimerState {
     pub(crate) deadline: Option<u64>,
-    pub(crate) interval: u64,
+    /// `None` for an owned one-shot still on the interval it was built with: the handle knows it.
+    pub(crate) interval: Option<u64>,
     pub(crate) count: u64,
 }
 
@@ -76,7 +77,7 @@ impl Driver {
         }
         let armed = wheels.timers.deadline(id.key).is_some();
         let record = wheels.timers.get_mut(id.key).ok_or_else(|| Error::NotFound)?;
-        match record.extras.as_mut() {
+        match record.extras_mut() {
             Some(extras) => {
                 if let Some(grid) = extras.grid.as_mut() {
                     *grid = Grid::restart_at(deadline);
@@ -122,6 +123,7 @@ impl Driver {
             let plan = Plan { interval, ..extras.plan };
             let (deadline, grid) = plan.start(self.time.arm_now(), draw(plan.jitter))?;
             extras.plan = plan;
+            extras.interval_in_handle = false;
             extras.grid = grid;
             extras.missed = 0;
             Ok((deadline, Some(deadline)))
@@ -143,7 +145,7 @@ impl Driver {
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
-        let extras = wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut());
+        let extras = wheels.timers.get_mut(id.key).and_then(Record::extras_mut);
         let (result, deadline) = f(extras.ok_or_else(|| Error::AlreadyCancelled)?)?;
         if let Some(deadline) = deadline {
             wheels.timers.rearm(id.key, deadline);
@@ -157,7 +159,7 @@ impl Driver {
         let Ok(shard) = self.shard(id) else { return };
         let mut wheels = shard.lock();
         let armed = wheels.timers.deadline(id.key).is_some();
-        let idle = match wheels.timers.get_mut(id.key).and_then(|r| r.extras.as_mut()) {
+        let idle = match wheels.timers.get_mut(id.key).and_then(Record::extras_mut) {
             Some(extras) => {
                 extras.owned = false;
                 !extras.is_pending(armed) && extras.state == RunState::Idle
@@ -183,7 +185,10 @@ impl Driver {
     pub(crate) fn timer_state(&self, id: TimerId) -> Result<TimerState, Error> {
         let wheels = self.shard(id)?.lock();
         let record = wheels.timers.get(id.key).ok_or_else(|| Error::NotFound)?;
-        let (interval, count) = record.extras.as_ref().map_or((0, 0), |e| (e.plan.interval, e.count));
+        let (interval, count) = record
+            .extras
+            .as_ref()
+            .map_or((None, 0), |e| ((!e.interval_in_handle).then_some(e.plan.interval), e.count));
         Ok(TimerState { deadline: wheels.timers.deadline(id.key), interval, count })
     }
 }

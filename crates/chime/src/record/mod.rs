@@ -4,7 +4,9 @@
 //! top of [`crate::driver`].
 //!
 //! A plain detached one-shot (Knot's `after`) is just its callback; everything else lives in a boxed
-//! [`Extras`], allocated only for timers that use it, so the common entry stays small.
+//! [`Extras`], allocated only for timers that use it, so the common entry stays small. A one-shot
+//! owned by a [`Timer`](crate::Timer) handle with no other option (Copas' and resty.timer's common
+//! case) is its callback too, marked [`Owned`]: its extras are made only when something needs them.
 
 mod fire;
 pub(crate) mod plan;
@@ -17,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 /// A synchronous expire callback, run on the driver.
-pub(crate) type ExpireFn = Box<dyn FnMut(&Fire) + Send>;
+pub(crate) type ExpireFn = Box<dyn Expire>;
 /// A cancel callback: runs at most once.
 pub(crate) type CancelFn = Box<dyn FnOnce(CancelReason) + Send>;
 /// Copas' arm callback.
@@ -34,10 +36,53 @@ pub(crate) enum Run {
     Async(AsyncRun),
 }
 
+/// An expire callback as a record holds it: the user's closure, perhaps marked [`Owned`].
+pub(crate) trait Expire: Send {
+    fn call(&mut self, fire: &Fire);
+
+    /// Whether a record with no extras belongs to a [`Timer`](crate::Timer) handle.
+    fn owned(&self) -> bool {
+        false
+    }
+}
+
+impl<F: FnMut(&Fire) + Send> Expire for F {
+    fn call(&mut self, fire: &Fire) {
+        self(fire);
+    }
+}
+
+/// The builder's expire callback. The mark lives in the vtable, so an owned one-shot with no other
+/// option needs no [`Extras`] (a malloc and a free on every arm + drop) and no wider entry, and a
+/// zero-sized closure stays unallocated. Records with extras ignore it: `extras.owned` decides.
+pub(crate) struct Owned<F>(pub(crate) F);
+
+impl<F: FnMut(&Fire) + Send> Expire for Owned<F> {
+    fn call(&mut self, fire: &Fire) {
+        (self.0)(fire);
+    }
+
+    fn owned(&self) -> bool {
+        true
+    }
+}
+
 /// One timer in the wheel.
 pub(crate) struct Record {
     pub(crate) expire: ExpireFn,
     pub(crate) extras: Option<Box<Extras>>,
+}
+
+impl Record {
+    /// The record's extras, first made for an owned one-shot that had none: what it would have
+    /// carried had the builder made them (its interval excepted: the handle keeps that).
+    pub(crate) fn extras_mut(&mut self) -> Option<&mut Extras> {
+        if self.extras.is_none() && self.expire.owned() {
+            self.extras =
+                Some(Box::new(Extras { owned: true, interval_in_handle: true, ..Extras::default() }));
+        }
+        self.extras.as_deref_mut()
+    }
 }
 
 /// Where a timer's run stands. Only the driver's ground rules (see [`crate::driver`]) move a record
@@ -72,6 +117,9 @@ pub(crate) struct Extras {
     pub(crate) fixed: bool,
     /// A [`Timer`](crate::Timer) handle owns it: a fired one-shot stays, idle, to be armed again.
     pub(crate) owned: bool,
+    /// Made after arming for an [`Owned`] one-shot: `plan.interval` is unknown here, and the handle
+    /// answers with the interval it was built with, until a re-arm sets a new one.
+    pub(crate) interval_in_handle: bool,
 }
 
 impl Extras {

@@ -47,10 +47,12 @@ impl TimerBuilder<'_> {
     ///
     /// Copas' `copas.newtimer(..):arm(interval)`; resty.timer's `resty_timer(opts)`, which answers
     /// `nil, err` for bad options where chime answers an error naming the option.
+    #[inline]
     pub fn arm(self) -> Result<Timer, Error> {
         let driver = self.sched.driver().clone();
+        let interval = self.interval;
         let id = self.arm_with(true)?;
-        Ok(Timer::new(driver, id))
+        Ok(Timer::new(driver, id, interval))
     }
 
     /// Arms the timer detached: no handle owns it; it runs until cancelled by id (a detached
@@ -113,6 +115,12 @@ impl TimerBuilder<'_> {
         };
         let (deadline, grid) = plan.start(driver.time.arm_now(), draw(plan.jitter))?;
         let on_arm = self.on_arm.map(|on_arm| first_arm(driver, on_arm));
+        // An owned one-shot with no other option needs nothing its marked callback and the handle
+        // do not carry (a jitter must be kept: a re-arm draws it again).
+        let bare = owned && !fixed && !plan.recurring && plan.jitter == 0;
+        if bare && on_cancel.is_none() && on_arm.is_none() && !self.cancel_on_panic && expire.owned() {
+            return driver.insert(deadline, Record { expire, extras: None });
+        }
         let extras = Extras {
             plan,
             grid,

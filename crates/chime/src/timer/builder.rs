@@ -31,6 +31,10 @@ use crate::scheduler::Scheduler;
 /// assert!(sched.timer(Duration::ZERO).recurring().on_expire(|_| {}).arm().is_err());
 /// # Ok(()) }
 /// ```
+///
+/// Its methods are `#[inline]`: the builder is moved through each call by value, and inlined
+/// calls build it in place instead of copying its 136 bytes at every step (measured on the
+/// builder's arm + drop, `chime-bench` workload 1).
 #[must_use = "a timer builder does nothing until armed"]
 pub struct TimerBuilder<'a> {
     pub(super) sched: &'a Scheduler,
@@ -76,6 +80,7 @@ impl Scheduler {
     /// assert_eq!(timer.remaining(), Some(Duration::from_millis(100)));
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn timer(&self, interval: Duration) -> TimerBuilder<'_> {
         TimerBuilder::new(self, interval)
     }
@@ -87,6 +92,7 @@ impl<'a> TimerBuilder<'a> {
         self.cluster.get_or_insert_with(Box::default)
     }
 
+    #[inline]
     pub(crate) fn new(sched: &'a Scheduler, interval: Duration) -> Self {
         TimerBuilder {
             sched,
@@ -123,6 +129,7 @@ impl<'a> TimerBuilder<'a> {
     ///
     /// Copas' `recurring` argument of `copas.newtimer(arm, expire, cancel, recurring)`, TINN's
     /// `Period`, resty.timer's `recurring = true`.
+    #[inline]
     pub fn recurring(mut self) -> Self {
         self.recurring = true;
         self
@@ -149,6 +156,7 @@ impl<'a> TimerBuilder<'a> {
     /// ```
     ///
     /// resty.timer's `immediate = true`, which also requires `recurring`.
+    #[inline]
     pub fn immediate(mut self) -> Self {
         self.immediate = true;
         self
@@ -173,6 +181,7 @@ impl<'a> TimerBuilder<'a> {
     ///
     /// TINN's `Timer {Delay = 1000, Period = 300, TimerFunc = f}`: `Delay` is `first`, `Period` the
     /// interval.
+    #[inline]
     pub fn first(mut self, delay: Duration) -> Self {
         self.first = Some(delay);
         self
@@ -206,6 +215,7 @@ impl<'a> TimerBuilder<'a> {
     /// ```
     ///
     /// resty.timer's `jitter`.
+    #[inline]
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
         self
@@ -232,6 +242,7 @@ impl<'a> TimerBuilder<'a> {
     /// ```
     ///
     /// Copas and TINN re-arm a timer once its callback has returned: that is [`Missed::Delay`].
+    #[inline]
     pub fn missed(mut self, missed: Missed) -> Self {
         self.missed = missed;
         self

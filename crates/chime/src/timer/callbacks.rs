@@ -3,7 +3,7 @@
 
 use super::TimerBuilder;
 use crate::error::Error;
-use crate::record::{AsyncRun, CancelReason, Fire, Run};
+use crate::record::{AsyncRun, CancelReason, Fire, Owned, Run};
 
 impl TimerBuilder<'_> {
     /// A callback that runs each time the timer is armed ([`arm`](Self::arm) and [`Timer::arm`](crate::Timer::arm)(crate::Timer::arm)),
@@ -32,6 +32,7 @@ impl TimerBuilder<'_> {
     /// ```
     ///
     /// Copas' `arm_cb` of `copas.newtimer(arm_cb, expire_cb, cancel_cb, recurring)`.
+    #[inline]
     pub fn on_arm(mut self, on_arm: impl FnMut() + Send + 'static) -> Self {
         self.on_arm = Some(Box::new(on_arm));
         self
@@ -63,12 +64,13 @@ impl TimerBuilder<'_> {
     /// ```
     ///
     /// Copas' `expire_cb`, resty.timer's `expire`, TINN's `TimerFunc`.
+    #[inline]
     pub fn on_expire(mut self, on_expire: impl FnMut(&Fire) + Send + 'static) -> Self {
         if self.expire.is_some() {
             self.conflict =
                 Some(Box::new(Error::invalid("on_expire", "set twice (or with .on_expire_async)")));
         }
-        self.expire = Some(Run::Sync(Box::new(on_expire)));
+        self.expire = Some(Run::Sync(Box::new(Owned(on_expire))));
         self
     }
 
@@ -144,6 +146,7 @@ impl TimerBuilder<'_> {
     /// ```
     ///
     /// Copas' `cancel_cb`; resty.timer's `cancel` callback, `function(reason, ...)`.
+    #[inline]
     pub fn on_cancel(mut self, on_cancel: impl FnOnce(CancelReason) + Send + 'static) -> Self {
         self.on_cancel = Some(Box::new(on_cancel));
         self
@@ -175,6 +178,7 @@ impl TimerBuilder<'_> {
     /// assert_eq!(*reasons.lock().unwrap(), [chime::CancelReason::Panicked]);
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn cancel_on_panic(mut self) -> Self {
         self.cancel_on_panic = true;
         self

@@ -36,6 +36,9 @@ pub struct Timer {
     /// again starts the driver anew (the driver's rule 8).
     driver: Arc<Driver>,
     id: TimerId,
+    /// The interval it was built with: an owned one-shot's record does not keep it (see
+    /// [`Owned`](crate::record::Owned)).
+    interval: Duration,
     detached: bool,
 }
 
@@ -49,8 +52,8 @@ impl std::fmt::Debug for Timer {
 }
 
 impl Timer {
-    pub(crate) fn new(driver: Arc<Driver>, id: TimerId) -> Self {
-        Timer { driver, id, detached: false }
+    pub(crate) fn new(driver: Arc<Driver>, id: TimerId, interval: Duration) -> Self {
+        Timer { driver, id, interval, detached: false }
     }
 
     /// The timer's id, valid for the [`Scheduler`](crate::Scheduler)'s id API too.
@@ -208,7 +211,9 @@ impl Timer {
     /// # Ok(()) }
     /// ```
     pub fn interval(&self) -> Duration {
-        self.driver.timer_state(self.id).map_or(Duration::ZERO, |s| Duration::from_nanos(s.interval))
+        self.driver
+            .timer_state(self.id)
+            .map_or(Duration::ZERO, |s| s.interval.map_or(self.interval, Duration::from_nanos))
     }
 
     /// Whether a run is scheduled.
