@@ -224,7 +224,7 @@ pub(crate) fn run(quick: bool, jobs: Jobs, window: Option<u64>) {
         .filter_map(Result::ok)
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
-    let minutes = if quick { 0 } else { plan.window.div_ceil(60) };
+    let minutes = if quick { 0 } else { (plan.window / 60).max(1) };
     let expected = plan.second_jobs as u64 * plan.window + plan.minute_jobs as u64 * minutes;
     let what = if jobs == Jobs::Http { "an HTTP GET to a local sink" } else { "`true` (a process)" };
     println!(

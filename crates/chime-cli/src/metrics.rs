@@ -68,6 +68,9 @@ struct Durations {
 
 type Table = BTreeMap<Arc<str>, Figures>;
 
+/// A per-job family: its name, type, help text, and whether a job has a series in it.
+type Family<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&Figures) -> bool);
+
 fn table() -> MutexGuard<'static, Table> {
     static JOBS: OnceLock<Mutex<Table>> = OnceLock::new();
     JOBS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner)
@@ -161,7 +164,7 @@ pub(crate) fn render(handle: &PrometheusHandle) -> String {
             }
         }
     };
-    let families: [(&str, &str, &str, &dyn Fn(&Figures) -> bool); 7] = [
+    let families: [Family<'_>; 7] = [
         (
             RUNS,
             "counter",
