@@ -123,11 +123,11 @@ fn schedule(dir: &Path, plan: &Plan, jobs: Jobs, sink: &str) -> std::path::PathB
 }
 
 /// Runs the workload and prints its figures.
-pub(crate) fn run(quick: bool, jobs: Jobs) {
+pub(crate) fn run(quick: bool, jobs: Jobs, window: Option<u64>) {
     let plan = if quick {
         Plan { minute_jobs: 1_000, second_jobs: 100, window: 8 }
     } else {
-        Plan { minute_jobs: 10_000, second_jobs: 1_000, window: 70 }
+        Plan { minute_jobs: 10_000, second_jobs: 1_000, window: window.unwrap_or(70) }
     };
     let machine = Machine::detect();
     let dir = std::env::temp_dir().join(format!("chime-bench-daemon-{}", std::process::id()));
@@ -163,6 +163,7 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
         .spawn()
         .expect("the daemon starts");
     let pid = child.id();
+    eprintln!("[daemon] the daemon is process {pid}");
     // Ready when the replica has checked in; then warm up past the first runs.
     let store = dir.join("store.db");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -179,8 +180,14 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(3));
-    // The window starts on a second boundary; in a full run it holds a minute boundary.
-    let start_ms = (now_ms() / 1000 + 1) * 1000;
+    // The window starts on a second boundary; in a full run it holds a minute boundary (a window
+    // shorter than a minute is placed so that the minute falls 40% into it).
+    let mut start_ms = (now_ms() / 1000 + 1) * 1000;
+    if !quick && plan.window < 61 {
+        let before = (plan.window as i64 * 2 / 5) * 1000;
+        start_ms = ((start_ms + before + 59_999) / 60_000) * 60_000 - before;
+        eprintln!("[daemon] waiting {} s for the window", (start_ms - now_ms()) / 1000);
+    }
     std::thread::sleep(Duration::from_millis((start_ms - now_ms()).max(0) as u64));
     let mut samples: Vec<(i64, u64, u64)> = Vec::new();
     let end_ms = start_ms + plan.window as i64 * 1000;
@@ -217,7 +224,8 @@ pub(crate) fn run(quick: bool, jobs: Jobs) {
         .filter_map(Result::ok)
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
-    let expected = plan.second_jobs as u64 * plan.window + plan.minute_jobs as u64 * (plan.window / 60);
+    let minutes = if quick { 0 } else { (plan.window / 60).max(1) };
+    let expected = plan.second_jobs as u64 * plan.window + plan.minute_jobs as u64 * minutes;
     let what = if jobs == Jobs::Http { "an HTTP GET to a local sink" } else { "`true` (a process)" };
     println!(
         "daemon workload on {} ({} CPUs, Linux {}), {}",

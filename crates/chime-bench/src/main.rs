@@ -54,6 +54,10 @@ enum Cmd {
         /// What each job does.
         #[arg(long, value_enum, default_value = "http")]
         jobs: daemon::Jobs,
+        /// Full size, but measured over this many seconds around a minute boundary (at least 10;
+        /// for profiling: the steady seconds before the minute's burst, the burst, and after).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(10..=70))]
+        window: Option<u64>,
     },
     /// Internal: arms timers in a fresh process and prints its resident memory (workload 4).
     #[command(hide = true)]
@@ -153,7 +157,7 @@ fn main() {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Compare(args) => compare(&args),
-        Cmd::Daemon { quick, jobs } => daemon::run(quick, jobs),
+        Cmd::Daemon { quick, jobs, window } => daemon::run(quick, jobs, window),
         Cmd::MemoryChild { kind, n } => memory::child(kind, n),
         Cmd::ScaleChild { n } => scale::child(n),
         Cmd::DurableServe { path, secs } => durable::serve_child(&path, secs),

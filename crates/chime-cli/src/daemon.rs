@@ -117,16 +117,6 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> u8 {
     if std::io::stdout().is_terminal() {
         println!("API and /metrics on http://{listen}/  (replica {})", engine.replica.id);
     }
-    // Histograms keep their samples until the exporter's upkeep folds them in: run it now and
-    // then, or an unscraped daemon would grow.
-    let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            every.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
     let api = Arc::new(Api {
         engine: engine.clone(),
         metrics,

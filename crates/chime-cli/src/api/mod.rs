@@ -113,8 +113,8 @@ async fn readyz(State(api): Shared) -> Response {
 }
 
 async fn metrics(State(api): Shared) -> Response {
-    api.metrics.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&api.metrics))
+        .into_response()
 }
 
 async fn status(State(api): Shared) -> Response {

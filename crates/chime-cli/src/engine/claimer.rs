@@ -101,10 +101,15 @@ pub(crate) async fn claimer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Vec<
         while let Ok(batch) = rx.try_recv() {
             batch.into_iter().for_each(|p| waiting.add(&engine, p));
         }
+        // Room for a chunk worth a transaction: once the runs waiting to start fill the room, the
+        // claimer waits for a quarter chunk of them to start (or for room for every tick waiting)
+        // rather than claiming each time one starts, which made a burst a transaction (and a
+        // sync to disk) per handful of ticks.
+        let worth = waiting.order.len().clamp(1, CHUNK / 4);
         let room = loop {
             let started = engine.started.notified();
             let room = MAX_STARTING.saturating_sub(engine.starting.load(Ordering::SeqCst));
-            if room > 0 {
+            if room >= worth {
                 break room;
             }
             started.await;

@@ -42,7 +42,9 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .user_agent(concat!("chime/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(32)
+        // As many idle connections as requests in flight: a smaller pool closed most connections
+        // after each wave of a burst and opened new ones for the next (a TCP handshake per run).
+        .pool_max_idle_per_host(IN_FLIGHT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

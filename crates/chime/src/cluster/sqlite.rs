@@ -143,36 +143,41 @@ impl Sqlite {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store)?;
             let mut answers = Vec::with_capacity(keys.len());
             for (i, key) in keys.iter().enumerate() {
+                // Cached statements: parsing the SQL cost more than running it (a thousand claims
+                // in one transaction spent two thirds of their time in SQLite's parser).
                 let row = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT last_tick, fence, owner, lease_until_ms FROM chime_claims WHERE key = ?1",
-                        params![key],
-                        |r| {
+                    )
+                    .and_then(|mut select| {
+                        select.query_row(params![key], |r| {
                             Ok(Row {
                                 last_tick: r.get::<_, Option<i64>>(0)?.map(|t| t as u64),
                                 fence: r.get::<_, i64>(1)? as u64,
                                 owner: r.get(2)?,
                                 lease_until_ms: r.get(3)?,
                             })
-                        },
-                    )
+                        })
+                    })
                     .optional()
                     .map_err(store)?;
                 let (answer, next) = decide(i, row.as_ref());
                 if let Some(next) = next {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO chime_claims (key, last_tick, fence, owner, lease_until_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (key) DO UPDATE SET last_tick = excluded.last_tick, fence = excluded.fence,
                              owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
-                        params![
+                    )
+                    .and_then(|mut upsert| {
+                        upsert.execute(params![
                             key,
                             next.last_tick.map(|t| t as i64),
                             next.fence as i64,
                             next.owner,
                             next.lease_until_ms
-                        ],
-                    )
+                        ])
+                    })
                     .map_err(store)?;
                 }
                 answers.push(answer);
