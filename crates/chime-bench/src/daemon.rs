@@ -51,14 +51,8 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// What each job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Jobs {
-    /// An HTTP GET to a sink in the benchmark process.
-    Http,
-    /// A process: `true`.
-    Process,
-}
+/// What each job does (the floor starts the same kind).
+pub(crate) use super::daemon_floor::Jobs;
 
 /// A minimal HTTP/1.1 sink: answers every request with 204, keeping connections open.
 fn sink() -> String {

@@ -10,7 +10,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::daemon::Jobs;
+/// What each job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Jobs {
+    /// An HTTP GET to a sink in the benchmark process.
+    Http,
+    /// A process: `true`.
+    Process,
+}
 
 /// Start offsets of a burst of `n` jobs, in milliseconds from the instant, sorted.
 pub(crate) fn burst(jobs: Jobs, n: usize, sink: &str) -> Vec<i64> {

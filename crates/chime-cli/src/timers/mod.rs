@@ -123,7 +123,7 @@ pub(crate) fn view(timer: &DurableTimer) -> Value {
         "key": timer.key(),
         "kind": timer.handler(),
         "state": timer.state().name(),
-        "due": crate::api::ts(ms(timer.due())),
+        "due": jiff::Timestamp::from_millisecond(ms(timer.due())).ok().map(|t| t.to_string()),
         "attempt": timer.attempt(),
         "fence": timer.fence(),
         "error": timer.error(),
