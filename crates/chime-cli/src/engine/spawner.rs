@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 
 type Fork = Box<dyn FnOnce() + Send>;
 
-fn threads() -> &'static Mutex<Sender<Fork>> {
-    static FORKS: OnceLock<Mutex<Sender<Fork>>> = OnceLock::new();
+fn threads() -> &'static Sender<Fork> {
+    static FORKS: OnceLock<Sender<Fork>> = OnceLock::new();
     FORKS.get_or_init(|| {
         let (tx, rx) = channel::<Fork>();
         let rx = Arc::new(Mutex::new(rx));
@@ -28,7 +28,7 @@ fn threads() -> &'static Mutex<Sender<Fork>> {
                 tracing::error!("cannot start a forking thread: {e}");
             }
         }
-        Mutex::new(tx)
+        tx
     })
 }
 
@@ -50,7 +50,7 @@ pub(crate) async fn spawn(mut cmd: Command) -> io::Result<Child> {
         let _entered = runtime.enter();
         let _ = tx.send(cmd.spawn());
     });
-    let sent = threads().lock().unwrap_or_else(PoisonError::into_inner).send(fork);
+    let sent = threads().send(fork);
     if sent.is_err() {
         return Err(io::Error::other("no thread is left to start commands"));
     }
