@@ -14,6 +14,11 @@
 //!   `clock_gettime`, what tokio reads) and one read of the CPU's counter (what chime reads when it
 //!   arms, through `quanta`). chime's pair minus the counter read is its *engine cost*: how far it is
 //!   from the limit the clock sets.
+//! - one uncontended lock + unlock of a spin lock like a shard's (one atomic read-modify-write, then
+//!   a store). An arm and a cancel each take their shard's lock once, so *the floor*, one counter
+//!   read and two lock round-trips, is what any pair that reads the clock and locks a shared wheel
+//!   costs on this machine before doing any work; `tokio / floor` is the best ratio such a design
+//!   could show here.
 
 use std::hint::black_box;
 use std::pin::{Pin, pin};
@@ -51,7 +56,7 @@ fn take_turns<const N: usize>(
 pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
     let rt = current_thread();
     for &pending in sizes.pending_levels() {
-        let [chime, builder, tokio, delay_queue, mono, counter] =
+        let [chime, builder, tokio, delay_queue, mono, counter, lock] =
             block_on_unbudgeted(&rt, arm_cancel_at(pending, sizes));
         let name = format!("arm+cancel {} pending", size_label(pending));
         report.push(
@@ -81,6 +86,14 @@ pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
             Better::Lower,
             chime - counter,
         ));
+        let floor = counter + 2.0 * lock;
+        report.push(Figure::new(
+            1,
+            format!("pair beyond the floor (counter read + 2 locks), {}", size_label(pending)),
+            Unit::Nanos,
+            Better::Lower,
+            chime - floor,
+        ));
         if pending == sizes.pending_levels()[0] {
             report.push(Figure::new(
                 1,
@@ -90,6 +103,17 @@ pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
                 mono,
             ));
             report.push(Figure::new(1, "one CPU counter read (quanta)", Unit::Nanos, Better::Lower, counter));
+            report.push(Figure::new(
+                1,
+                "one uncontended spin lock + unlock",
+                Unit::Nanos,
+                Better::Lower,
+                lock,
+            ));
+            report.push(
+                Figure::new(1, "the floor: counter read + 2 locks", Unit::Nanos, Better::Lower, floor)
+                    .vs("tokio sleep", tokio),
+            );
         }
     }
     report.note(format!(
@@ -101,7 +125,7 @@ pub(crate) fn run_arm_cancel(sizes: Sizes, report: &mut Report) {
     ));
 }
 
-async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 6] {
+async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 7] {
     let sched = Scheduler::start();
     for i in 0..pending {
         sched.after(spread(i), noop).expect("the scheduler is running");
@@ -141,6 +165,10 @@ async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 6] {
     let mut counter_side = |_: usize| {
         black_box(counter.delta_as_nanos(0, counter.raw()));
     };
+    let lock = spin::mutex::SpinMutex::<u64, spin::relax::Spin>::new(0);
+    let mut lock_side = |i: usize| {
+        *lock.lock() += black_box(i as u64);
+    };
     let result = take_turns(
         sizes.rounds(),
         sizes.pairs(),
@@ -151,6 +179,7 @@ async fn arm_cancel_at(pending: usize, sizes: Sizes) -> [f64; 6] {
             &mut queue_side,
             &mut mono_side,
             &mut counter_side,
+            &mut lock_side,
         ],
     );
     assert_eq!(sched.pending(), pending, "arm+cancel left the pending set as it was");

@@ -41,14 +41,18 @@ impl Level {
         Level { level, occupied: 0, slots: std::array::from_fn(|_| SlotList::default()) }
     }
 
-    pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32) {
-        self.slots[slot].push(slab, index, Loc::Slot { level: self.level as u8 });
+    #[inline]
+    pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32, deadline: u64) {
+        self.slots[slot].push(slab, index, deadline, Loc::Slot { level: self.level as u8 });
         self.occupied |= 1 << slot;
     }
 
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32) {
-        self.slots[slot].remove(slab, index);
-        if self.slots[slot].is_empty() {
+    /// Closes the gap an entry of `slot` left between `prev` and `next`.
+    #[inline]
+    pub(super) fn close<T>(&mut self, slab: &mut Slab<T>, slot: usize, prev: u32, next: u32) {
+        let list = &mut self.slots[slot];
+        list.close(slab, prev, next);
+        if list.is_empty() {
             self.occupied &= !(1 << slot);
         }
     }

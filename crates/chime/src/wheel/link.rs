@@ -4,25 +4,41 @@
 
 use super::Wheel;
 use super::level::{TICK_SHIFT, level_for, slot_for};
-use super::slab::{Loc, NIL};
+use super::slab::{Links, Loc, NIL};
 
 impl<T> Wheel<T> {
     pub(super) fn link(&mut self, index: u32) {
-        let deadline = self.slab.at(index).deadline >> TICK_SHIFT;
-        match level_for(self.elapsed >> TICK_SHIFT, deadline) {
+        let deadline = self.slab.at(index).deadline;
+        self.link_at(index, deadline);
+    }
+
+    /// Links `index`, whose deadline is `deadline` (the caller has it at hand: one load less on the
+    /// arming path's chain of dependent loads).
+    #[inline]
+    pub(super) fn link_at(&mut self, index: u32, deadline: u64) {
+        let tick = deadline >> TICK_SHIFT;
+        match level_for(self.elapsed >> TICK_SHIFT, tick) {
             None => self.current.insert(&mut self.slab, index),
-            Some(level) => self.levels[level].push(&mut self.slab, slot_for(deadline, level), index),
+            Some(level) => self.levels[level].push(&mut self.slab, slot_for(tick, level), index, deadline),
         }
     }
 
     pub(super) fn unlink(&mut self, index: u32) {
-        let entry = self.slab.at(index);
-        match entry.loc {
+        let entry = self.slab.at_mut(index);
+        let links = Links { loc: entry.loc, deadline: entry.deadline, prev: entry.prev, next: entry.next };
+        entry.loc = Loc::Unlinked;
+        self.close(links);
+    }
+
+    /// Closes the gap an entry left in its list (`links`: where it was).
+    #[inline]
+    pub(super) fn close(&mut self, links: Links) {
+        match links.loc {
             Loc::Slot { level } => {
-                let slot = slot_for(entry.deadline >> TICK_SHIFT, level as usize);
-                self.levels[level as usize].remove(&mut self.slab, slot, index);
+                let slot = slot_for(links.deadline >> TICK_SHIFT, level as usize);
+                self.levels[level as usize].close(&mut self.slab, slot, links.prev, links.next);
             }
-            Loc::Current => self.current.remove(&mut self.slab, index),
+            Loc::Current => self.current.close(&mut self.slab, links.prev, links.next),
             Loc::Unlinked | Loc::Vacant => {}
         }
     }

@@ -31,6 +31,7 @@ impl List {
     }
 
     /// Links `index` last, marking it as at `loc`.
+    #[inline]
     pub(super) fn push_back<T>(&mut self, slab: &mut Slab<T>, index: u32, loc: Loc) {
         let tail = self.tail;
         let entry = slab.at_mut(index);
@@ -65,9 +66,13 @@ impl List {
     pub(super) fn unlink<T>(&mut self, slab: &mut Slab<T>, index: u32) {
         let entry = slab.at_mut(index);
         let (prev, next) = (entry.prev, entry.next);
-        entry.prev = NIL;
-        entry.next = NIL;
         entry.loc = Loc::Unlinked;
+        self.close(slab, prev, next);
+    }
+
+    /// Joins `prev` and `next`, the neighbours of an entry that left the list.
+    #[inline]
+    pub(super) fn close<T>(&mut self, slab: &mut Slab<T>, prev: u32, next: u32) {
         match prev {
             NIL => self.head = next,
             prev => slab.at_mut(prev).next = next,
@@ -103,14 +108,14 @@ impl SlotList {
         self.min
     }
 
-    pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, index: u32, loc: Loc) {
-        let deadline = slab.at(index).deadline;
+    #[inline]
+    pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, index: u32, deadline: u64, loc: Loc) {
         self.min = if self.list.is_empty() { deadline } else { self.min.min(deadline) };
         self.list.push_back(slab, index, loc);
     }
 
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, index: u32) {
-        self.list.unlink(slab, index);
+    pub(super) fn close<T>(&mut self, slab: &mut Slab<T>, prev: u32, next: u32) {
+        self.list.close(slab, prev, next);
     }
 
     /// Empties the slot, returning its entries in link order.
@@ -166,8 +171,8 @@ impl CurrentList {
         }
     }
 
-    pub(super) fn remove<T>(&mut self, slab: &mut Slab<T>, index: u32) {
-        self.list.unlink(slab, index);
+    pub(super) fn close<T>(&mut self, slab: &mut Slab<T>, prev: u32, next: u32) {
+        self.list.close(slab, prev, next);
     }
 
     /// The earliest deadline.

@@ -164,9 +164,10 @@ impl<T> Wheel<T> {
     /// let key = wheel.insert(100, 'x');
     /// assert_eq!(wheel.deadline(key), Some(100));
     /// ```
+    #[inline]
     pub fn insert(&mut self, deadline: u64, value: T) -> Key {
         let key = self.slab.insert(deadline, value);
-        self.link(key.index);
+        self.link_at(key.index, deadline);
         key
     }
 
@@ -208,7 +209,7 @@ impl<T> Wheel<T> {
         }
         self.unlink(key.index);
         self.slab.at_mut(key.index).deadline = deadline;
-        self.link(key.index);
+        self.link_at(key.index, deadline);
         true
     }
 
@@ -241,10 +242,9 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.remove(key), Some('x'));
     /// assert_eq!(wheel.remove(key), None);
     /// ```
+    #[inline]
     pub fn remove(&mut self, key: Key) -> Option<T> {
-        self.slab.get_entry(key)?;
-        self.unlink(key.index);
-        self.slab.free(key)
+        self.remove_armed(key).map(|(value, _)| value)
     }
 
     /// Removes `key` and returns its value and whether it was armed (in one lookup); `None` if it
@@ -260,10 +260,11 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.remove_armed(idle), Some(('b', false)));
     /// assert_eq!(wheel.remove_armed(idle), None);
     /// ```
+    #[inline]
     pub fn remove_armed(&mut self, key: Key) -> Option<(T, bool)> {
-        let armed = self.slab.get_entry(key)?.loc != Loc::Unlinked;
-        self.unlink(key.index);
-        Some((self.slab.free(key)?, armed))
+        let (value, links) = self.slab.vacate(key)?;
+        self.close(links);
+        Some((value, links.loc != Loc::Unlinked))
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the

@@ -115,6 +115,15 @@ fn vacant_chunk<T>() -> Box<[Entry<T>; CHUNK]> {
     chunk.try_into().unwrap_or_else(|_| unreachable!("exactly CHUNK entries"))
 }
 
+/// Where an entry was linked when it left its list: what the list needs to close the gap.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Links {
+    pub(super) loc: Loc,
+    pub(super) deadline: u64,
+    pub(super) prev: u32,
+    pub(super) next: u32,
+}
+
 /// A slab whose keys carry a generation.
 pub(super) struct Slab<T> {
     /// Fixed arrays (an index's offset in its chunk is always in bounds, so reaching an entry costs
@@ -137,6 +146,7 @@ impl<T> Slab<T> {
     }
 
     /// Stores `value`, unlinked, and returns its key.
+    #[inline]
     pub(super) fn insert(&mut self, deadline: u64, value: T) -> Key {
         self.len += 1;
         if self.free_head != NIL {
@@ -166,12 +176,22 @@ impl<T> Slab<T> {
 
     /// Frees the entry of `key` (which must be unlinked) and returns its value.
     pub(super) fn free(&mut self, key: Key) -> Option<T> {
+        let (value, links) = self.vacate(key)?;
+        debug_assert!(matches!(links.loc, Loc::Unlinked), "freeing a linked entry");
+        Some(value)
+    }
+
+    /// Frees the entry of `key`, linked or not, in one lookup: its value, and the links its list must
+    /// close over (the caller's job: the slab knows no lists).
+    #[inline]
+    pub(super) fn vacate(&mut self, key: Key) -> Option<(T, Links)> {
         let free_head = self.free_head;
         let entry = self.get_entry_mut(key)?;
-        debug_assert!(matches!(entry.loc, Loc::Unlinked), "freeing a linked entry");
-        let value = entry.value.take();
+        let links = Links { loc: entry.loc, deadline: entry.deadline, prev: entry.prev, next: entry.next };
+        let value = entry.value.take()?;
         entry.loc = Loc::Vacant;
-        if entry.generation == u32::MAX {
+        let retired = entry.generation == u32::MAX;
+        if retired {
             // Retired: handing this index out again would let an old key match a new timer.
             entry.next = NIL;
         } else {
@@ -180,18 +200,20 @@ impl<T> Slab<T> {
             self.free_head = key.index;
         }
         self.len -= 1;
-        value
+        Some((value, links))
     }
 
     fn get(&self, index: u32) -> Option<&Entry<T>> {
         self.chunks.get((index >> CHUNK_BITS) as usize).map(|chunk| &chunk[index as usize & (CHUNK - 1)])
     }
 
+    #[inline]
     pub(super) fn get_entry(&self, key: Key) -> Option<&Entry<T>> {
         let entry = self.get(key.index)?;
         (entry.generation == key.generation && entry.loc != Loc::Vacant).then_some(entry)
     }
 
+    #[inline]
     pub(super) fn get_entry_mut(&mut self, key: Key) -> Option<&mut Entry<T>> {
         let chunk = self.chunks.get_mut((key.index >> CHUNK_BITS) as usize)?;
         let entry = &mut chunk[key.index as usize & (CHUNK - 1)];
@@ -199,10 +221,12 @@ impl<T> Slab<T> {
     }
 
     /// The entry at `index`, which the wheel's lists know to exist.
+    #[inline]
     pub(super) fn at(&self, index: u32) -> &Entry<T> {
         &self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
     }
 
+    #[inline]
     pub(super) fn at_mut(&mut self, index: u32) -> &mut Entry<T> {
         &mut self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
     }
