@@ -9,6 +9,7 @@
 //! read-modify-write a parking mutex needs to look for sleepers, which measurably shortens arm and
 //! cancel (`chime-bench`, workload 1).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 
@@ -74,10 +75,21 @@ impl Shard {
 }
 
 /// This thread's number, handed out once per thread; a scheduler maps it onto one of its shards.
+///
+/// A constant-initialised thread-local (no lazy-init state to check, no call on every arm); the
+/// number is drawn on the thread's first arm.
+#[inline]
 pub(crate) fn thread_number() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    NUMBER.with(|n| *n)
+    NUMBER.with(|n| match n.get() {
+        usize::MAX => {
+            let drawn = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+            n.set(drawn);
+            drawn
+        }
+        drawn => drawn,
+    })
 }

@@ -43,7 +43,7 @@ impl Level {
 
     #[inline]
     pub(super) fn push<T>(&mut self, slab: &mut Slab<T>, slot: usize, index: u32, deadline: u64) {
-        self.slots[slot].push(slab, index, deadline, Loc::Slot { level: self.level as u8 });
+        self.slots[slot].push(slab, index, deadline, Loc::Slot { level: self.level as u8, slot: slot as u8 });
         self.occupied |= 1 << slot;
     }
 

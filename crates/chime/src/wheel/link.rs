@@ -25,7 +25,7 @@ impl<T> Wheel<T> {
 
     pub(super) fn unlink(&mut self, index: u32) {
         let entry = self.slab.at_mut(index);
-        let links = Links { loc: entry.loc, deadline: entry.deadline, prev: entry.prev, next: entry.next };
+        let links = Links { loc: entry.loc, prev: entry.prev, next: entry.next };
         entry.loc = Loc::Unlinked;
         self.close(links);
     }
@@ -34,9 +34,8 @@ impl<T> Wheel<T> {
     #[inline]
     pub(super) fn close(&mut self, links: Links) {
         match links.loc {
-            Loc::Slot { level } => {
-                let slot = slot_for(links.deadline >> TICK_SHIFT, level as usize);
-                self.levels[level as usize].close(&mut self.slab, slot, links.prev, links.next);
+            Loc::Slot { level, slot } => {
+                self.levels[level as usize].close(&mut self.slab, slot as usize, links.prev, links.next);
             }
             Loc::Current => self.current.close(&mut self.slab, links.prev, links.next),
             Loc::Unlinked | Loc::Vacant => {}

@@ -14,12 +14,12 @@ use std::fmt;
 /// Marks "no index" in free lists and list links.
 pub(super) const NIL: u32 = u32::MAX;
 
-/// Where an entry is linked. The wheel's lists run through the entries themselves (`prev`, `next`);
-/// a slot is not stored, as it follows from the deadline and the level.
+/// Where an entry is linked. The wheel's lists run through the entries themselves (`prev`, `next`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Loc {
-    /// In a slot of level `level`: the slot of its deadline's digit at that level.
-    Slot { level: u8 },
+    /// In slot `slot` of level `level` (the slot of its deadline's digit at that level, kept so that
+    /// unlinking need not work it out again; it fits in the entry's padding).
+    Slot { level: u8, slot: u8 },
     /// In the sorted list of the tick being expired.
     Current,
     /// Occupied but not linked: expired and handed to the caller, or never armed.
@@ -119,7 +119,6 @@ fn vacant_chunk<T>() -> Box<[Entry<T>; CHUNK]> {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Links {
     pub(super) loc: Loc,
-    pub(super) deadline: u64,
     pub(super) prev: u32,
     pub(super) next: u32,
 }
@@ -162,6 +161,14 @@ impl<T> Slab<T> {
             self.free_head = next_free;
             return Key { index, generation };
         }
+        self.insert_new(deadline, value)
+    }
+
+    /// [`insert`](Self::insert) with no free entry: a new one, perhaps in a new chunk. Out of line,
+    /// so the common path (a free entry) keeps a small stack frame.
+    #[cold]
+    #[inline(never)]
+    fn insert_new(&mut self, deadline: u64, value: T) -> Key {
         let index = u32::try_from(self.created).ok().filter(|&i| i != NIL);
         let index = index.expect("a wheel holds at most 2^32 - 1 entries");
         let chunk = self.created >> CHUNK_BITS;
@@ -187,7 +194,7 @@ impl<T> Slab<T> {
     pub(super) fn vacate(&mut self, key: Key) -> Option<(T, Links)> {
         let free_head = self.free_head;
         let entry = self.get_entry_mut(key)?;
-        let links = Links { loc: entry.loc, deadline: entry.deadline, prev: entry.prev, next: entry.next };
+        let links = Links { loc: entry.loc, prev: entry.prev, next: entry.next };
         let value = entry.value.take()?;
         entry.loc = Loc::Vacant;
         let retired = entry.generation == u32::MAX;
