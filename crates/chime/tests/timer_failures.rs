@@ -105,6 +105,11 @@ async fn shutdown_cancels_every_pending_timer_with_shutdown_once() {
     assert_eq!(sched.after(ms(1), |_| {}), Err(Error::Shutdown));
     assert_eq!(sched.recurrent(ms(1), |_| {}), Err(Error::Shutdown));
     assert!(matches!(sched.timer(ms(1)).on_expire(|_| {}).arm(), Err(Error::Shutdown)));
+    // A stopped scheduler is reported before a bad option, by the plain one-shot's short path and
+    // by the full one alike.
+    let past_range = std::time::Duration::MAX;
+    assert!(matches!(sched.timer(past_range).on_expire(|_| {}).arm(), Err(Error::Shutdown)));
+    assert!(matches!(sched.timer(past_range).recurring().on_expire(|_| {}).arm(), Err(Error::Shutdown)));
     assert_eq!(sched.shutdown().await.timers_cancelled, 0, "a second shutdown finds nothing");
     assert_eq!(sched.pending(), 0);
 }

@@ -11,7 +11,7 @@ use crate::driver::Driver;
 use crate::driver::spawned::spawn_runs;
 use crate::error::Error;
 use crate::id::TimerId;
-use crate::record::{ArmFn, Extras, Plan, Record, Run, SharedArmFn, draw};
+use crate::record::{ArmFn, ExpireFn, Extras, Missed, Plan, Record, Run, SharedArmFn, draw};
 
 impl TimerBuilder<'_> {
     /// Arms the timer, owned by the returned handle (dropping it cancels the timer).
@@ -48,7 +48,13 @@ impl TimerBuilder<'_> {
     /// Copas' `copas.newtimer(..):arm(interval)`; resty.timer's `resty_timer(opts)`, which answers
     /// `nil, err` for bad options where chime answers an error naming the option.
     #[inline]
-    pub fn arm(self) -> Result<Timer, Error> {
+    pub fn arm(mut self) -> Result<Timer, Error> {
+        if self.has_no_option() {
+            match self.expire.take() {
+                Some(Run::Sync(expire)) => return self.arm_bare(expire),
+                other => self.expire = other,
+            }
+        }
         let driver = self.sched.driver().clone();
         let interval = self.interval;
         let id = self.arm_with(true)?;
@@ -80,6 +86,38 @@ impl TimerBuilder<'_> {
     /// resty.timer's `detached = true`.
     pub fn arm_detached(self) -> Result<TimerId, Error> {
         self.arm_with(false)
+    }
+
+    /// A one-shot with no option but its callback: with a synchronous callback, Copas' and
+    /// resty.timer's common case, and the one a timeout takes (armed, then dropped or cancelled
+    /// before it fires).
+    #[inline]
+    fn has_no_option(&self) -> bool {
+        !self.recurring
+            && !self.immediate
+            && self.first.is_none()
+            && self.jitter.is_zero()
+            && self.missed == Missed::Skip
+            && self.on_arm.is_none()
+            && self.on_cancel.is_none()
+            && !self.cancel_on_panic
+            && self.cluster.is_none()
+            && self.conflict.is_none()
+    }
+
+    /// [`arm`](Self::arm) for a one-shot with a synchronous callback and no option: what `arm_with`
+    /// does, without the plan's machinery it would not use. The record is its marked callback
+    /// alone ([`crate::record::Owned`]); the same checks, in the same order: a stopped scheduler,
+    /// then the interval's range.
+    #[inline]
+    fn arm_bare(self, expire: ExpireFn) -> Result<Timer, Error> {
+        let driver = self.sched.driver();
+        if driver.is_stopped() {
+            return Err(Error::Shutdown);
+        }
+        let deadline = driver.deadline_in("interval", self.interval)?;
+        let id = driver.insert(deadline, Record { expire, extras: None })?;
+        Ok(Timer::new(driver.clone(), id, self.interval))
     }
 
     fn arm_with(self, owned: bool) -> Result<TimerId, Error> {
