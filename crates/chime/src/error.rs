@@ -151,6 +151,10 @@ impl Error {
     /// let err = chime::Error::out_of_range("delay");
     /// assert_eq!(err.to_string(), "invalid option `delay`: exceeds chime's range of 584 years from the scheduler's start");
     /// ```
+    // Cold and out of line: arming paths check ranges on every call and should not carry the
+    // message's construction in their frame.
+    #[cold]
+    #[inline(never)]
     pub fn out_of_range(option: &'static str) -> Self {
         Error::invalid(option, "exceeds chime's range of 584 years from the scheduler's start")
     }
