@@ -26,7 +26,7 @@
 //!
 //! Storage is a generational slab ([`Key`]) in fixed chunks; each slot's list runs through the
 //! entries themselves (every entry knows its neighbours), so insert, re-arm and remove are O(1),
-//! nothing is ever copied as the wheel grows, and an entry holding a 24-byte record is 48 bytes in
+//! nothing is ever copied as the wheel grows, and an entry holding a 16-byte record is 40 bytes in
 //! all. The next deadline is found with one bitmap scan per level, and each slot remembers its
 //! earliest deadline, so a caller sleeping until [`Wheel::next_deadline`] wakes when something is due.
 //!
@@ -42,12 +42,14 @@
 //! assert!(wheel.is_empty());
 //! ```
 
+mod flag;
 mod level;
 mod link;
 mod list;
 mod query;
 mod slab;
 
+pub use flag::Removed;
 pub use slab::Key;
 
 use level::{LEVELS, Level, TICK_SHIFT};

@@ -90,9 +90,9 @@ impl fmt::Debug for Key {
     }
 }
 
-/// One slab entry: the timer's deadline, where it is linked, its neighbours there, and the caller's
-/// value. With a 24-byte value that has a niche (a boxed callback's pointer is never null), an entry
-/// is 48 bytes, and the lists cost nothing more.
+/// One slab entry: the timer's deadline, where it is linked, its neighbours there, the caller's flag
+/// and value. With a 16-byte value that has a niche (a boxed callback's pointer is never null), an
+/// entry is 40 bytes, and the lists and the flag cost nothing more.
 pub(super) struct Entry<T> {
     pub(super) deadline: u64,
     pub(super) generation: u32,
@@ -101,6 +101,8 @@ pub(super) struct Entry<T> {
     /// The next entry of its list (`NIL` at the tail), or the next free index while vacant.
     pub(super) next: u32,
     pub(super) loc: Loc,
+    /// The caller's flag (see [`Wheel::set_flag`](super::Wheel::set_flag)), in the entry's padding.
+    pub(super) flag: bool,
     pub(super) value: Option<T>,
 }
 
@@ -110,7 +112,15 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// A chunk of vacant entries.
 fn vacant_chunk<T>() -> Box<[Entry<T>; CHUNK]> {
-    let vacant = || Entry { deadline: 0, generation: 0, prev: NIL, next: NIL, loc: Loc::Vacant, value: None };
+    let vacant = || Entry {
+        deadline: 0,
+        generation: 0,
+        prev: NIL,
+        next: NIL,
+        loc: Loc::Vacant,
+        flag: false,
+        value: None,
+    };
     let chunk: Box<[Entry<T>]> = (0..CHUNK).map(|_| vacant()).collect();
     chunk.try_into().unwrap_or_else(|_| unreachable!("exactly CHUNK entries"))
 }
@@ -119,6 +129,7 @@ fn vacant_chunk<T>() -> Box<[Entry<T>; CHUNK]> {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Links {
     pub(super) loc: Loc,
+    pub(super) flag: bool,
     pub(super) prev: u32,
     pub(super) next: u32,
 }
@@ -156,6 +167,7 @@ impl<T> Slab<T> {
             entry.prev = NIL;
             entry.next = NIL;
             entry.loc = Loc::Unlinked;
+            entry.flag = false;
             entry.value = Some(value);
             let generation = entry.generation;
             self.free_head = next_free;
@@ -176,7 +188,15 @@ impl<T> Slab<T> {
             self.chunks.push(vacant_chunk());
         }
         self.chunks[chunk][self.created & (CHUNK - 1)] =
-            Entry { deadline, generation: 0, prev: NIL, next: NIL, loc: Loc::Unlinked, value: Some(value) };
+            Entry {
+                deadline,
+                generation: 0,
+                prev: NIL,
+                next: NIL,
+                loc: Loc::Unlinked,
+                flag: false,
+                value: Some(value),
+            };
         self.created += 1;
         Key { index, generation: 0 }
     }
@@ -194,7 +214,7 @@ impl<T> Slab<T> {
     pub(super) fn vacate(&mut self, key: Key) -> Option<(T, Links)> {
         let free_head = self.free_head;
         let entry = self.get_entry_mut(key)?;
-        let links = Links { loc: entry.loc, prev: entry.prev, next: entry.next };
+        let links = Links { loc: entry.loc, flag: entry.flag, prev: entry.prev, next: entry.next };
         let value = entry.value.take()?;
         entry.loc = Loc::Vacant;
         let retired = entry.generation == u32::MAX;

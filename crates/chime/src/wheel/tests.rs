@@ -59,11 +59,13 @@ fn removals_in_the_middle_of_a_slot_keep_the_rest_in_order() {
 }
 
 #[test]
-fn an_entry_with_a_24_byte_value_is_48_bytes() {
-    // A timer record: a boxed callback (a fat pointer, never null) and an optional boxed extra.
-    type Record = (Box<dyn FnMut() + Send>, Option<Box<u64>>);
-    assert_eq!(size_of::<Record>(), 24);
-    assert_eq!(size_of::<super::slab::Entry<Record>>(), 48);
+fn an_entry_with_a_16_byte_value_is_40_bytes() {
+    // A timer record: a boxed callback (a fat pointer, never null); its options live beside the wheel.
+    type Record = Box<dyn FnMut() + Send>;
+    assert_eq!(size_of::<Record>(), 16);
+    assert_eq!(size_of::<super::slab::Entry<Record>>(), 40);
+    // A sleeping task's waker too.
+    assert_eq!(size_of::<super::slab::Entry<std::task::Waker>>(), 40);
 }
 
 #[test]
@@ -114,6 +116,7 @@ enum Op {
     Remove(usize),
     Rearm(usize, u64),
     Disarm(usize),
+    Flag(usize, bool),
     Advance(u64),
 }
 
@@ -133,6 +136,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Remove),
         2 => (any::<usize>(), delay()).prop_map(|(p, d)| Op::Rearm(p, d)),
         1 => any::<usize>().prop_map(Op::Disarm),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(p, f)| Op::Flag(p, f)),
         4 => delay().prop_map(Op::Advance),
     ]
 }
@@ -142,6 +146,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     order: BTreeMap<(u64, u64), Key>,
     armed: HashMap<Key, (u64, u64)>,
+    flags: HashMap<Key, bool>,
     live: Vec<Key>,
     seq: u64,
 }
@@ -179,11 +184,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Remove(pick) => {
                 let Some(key) = model.pick(pick) else { continue };
-                if pick % 2 == 0 {
-                    prop_assert!(wheel.remove(key).is_some());
-                } else {
-                    let armed = model.armed.contains_key(&key);
-                    prop_assert_eq!(wheel.remove_armed(key).map(|(_, a)| a), Some(armed));
+                let armed = model.armed.contains_key(&key);
+                let flag = model.flags.remove(&key).unwrap_or(false);
+                match pick % 3 {
+                    0 => prop_assert!(wheel.remove(key).is_some()),
+                    1 => prop_assert_eq!(wheel.remove_armed(key).map(|(_, a)| a), Some(armed)),
+                    _ => {
+                        let removed = wheel.remove_flagged(key).map(|r| (r.armed, r.flag));
+                        prop_assert_eq!(removed, Some((armed, flag)));
+                    }
                 }
                 model.disarm(key);
                 model.live.retain(|&k| k != key);
@@ -201,6 +210,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert!(wheel.disarm(key));
                 model.disarm(key);
             }
+            Op::Flag(pick, flag) => {
+                let Some(key) = model.pick(pick) else { continue };
+                prop_assert!(wheel.set_flag(key, flag));
+                model.flags.insert(key, flag);
+            }
             Op::Advance(delay) => {
                 now = now.saturating_add(delay);
                 while let Some(key) = wheel.poll(now) {
@@ -215,6 +229,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if seq % 2 == 0 {
                         prop_assert_eq!(wheel.remove(key), Some(deadline));
                         model.live.retain(|&k| k != key);
+                        model.flags.remove(&key);
                     }
                 }
                 if let Some((&(deadline, _), _)) = model.order.first_key_value() {
@@ -223,6 +238,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         prop_assert_eq!(wheel.len(), model.live.len());
+        // Flags survive arming, disarming, moving down the levels and firing.
+        for &key in &model.live {
+            prop_assert_eq!(wheel.flag(key), Some(model.flags.get(&key).copied().unwrap_or(false)));
+        }
         match (wheel.next_deadline(), model.order.first_key_value()) {
             (None, None) => {}
             (Some(next), Some((&(deadline, _), _))) => {
