@@ -11,8 +11,9 @@
 //!
 //! The engine-only figure is measured in this process with the wheel alone: a
 //! `chime::wheel::Wheel<Record>` holding `n` entries, its `allocated_bytes() / n`, where `Record`
-//! has the shape of chime's timer record: 24 bytes whose first word is never zero (a boxed
-//! callback's pointer), which lets the wheel store "no value" for free, as it does for real timers.
+//! has the shape of the value chime's wheel holds for a timer: 16 bytes (a boxed callback, the
+//! timer's other options living beside the wheel) whose first word is never zero (the callback's
+//! pointer), which lets the wheel store "no value" for free, as it does for real timers.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,14 +46,14 @@ impl Kind {
     }
 }
 
-/// A timer record's shape: 24 bytes, the first word never zero.
-type Record = (std::num::NonZeroU64, [u64; 2]);
+/// A timer's value in the wheel, by shape: 16 bytes, the first word never zero.
+type Record = (std::num::NonZeroU64, u64);
 
-/// Bytes per entry of a bare wheel holding `n` 24-byte records.
+/// Bytes per entry of a bare wheel holding `n` 16-byte records.
 pub(crate) fn engine_bytes_per_timer(n: usize) -> f64 {
     let mut wheel: Wheel<Record> = Wheel::new();
     for i in 0..n {
-        wheel.insert(spread(i).as_nanos() as u64, (std::num::NonZeroU64::MIN, [0; 2]));
+        wheel.insert(spread(i).as_nanos() as u64, (std::num::NonZeroU64::MIN, 0));
     }
     wheel.allocated_bytes() as f64 / n.max(1) as f64
 }
@@ -102,7 +103,7 @@ pub(crate) fn run(sizes: Sizes, report: &mut Report) {
     report.push(
         Figure::new(
             4,
-            format!("engine only: Wheel<24-byte record> bytes/timer, {label}"),
+            format!("engine only: Wheel<16-byte record> bytes/timer, {label}"),
             Unit::Bytes,
             Better::Lower,
             engine,

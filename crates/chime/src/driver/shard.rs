@@ -15,13 +15,13 @@ use std::task::Waker;
 
 use crate::sync::{AtomicU64, Lock};
 
-use crate::record::Record;
+use crate::record::Timers;
 use crate::wheel::Wheel;
 
 /// The contents of a shard's lock.
 #[derive(Default)]
 pub(crate) struct Wheels {
-    pub(crate) timers: Wheel<Record>,
+    pub(crate) timers: Timers,
     pub(crate) sleeps: Wheel<Waker>,
 }
 

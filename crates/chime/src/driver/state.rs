@@ -4,8 +4,8 @@
 
 use std::mem;
 
-use crate::record::{ExpireFn, Fire, Missed, Record, RunState};
-use crate::wheel::{Key, Wheel};
+use crate::record::{ExpireFn, Fire, Missed, Record, RunState, Timers};
+use crate::wheel::Key;
 
 /// The callback a record holds while the driver has lent its own out.
 fn placeholder(_: &Fire) {}
@@ -23,12 +23,11 @@ pub(crate) struct Lent {
 /// Rule 1: the driver lends itself the callback of `key`, just polled as due at `now` (its deadline
 /// is gone). Under [`Missed::Skip`], a recurring timer found late runs once for the latest passed
 /// tick and counts the others as missed.
-pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Lent> {
+pub(crate) fn lend(timers: &mut Timers, key: Key, now: u64) -> Option<Lent> {
     let mut deadline = timers.scheduled(key).unwrap_or(now);
-    let record = timers.get_mut(key)?;
     // An owned one-shot gets its extras now, while its callback still carries the mark: from here
     // on it has a run state and a count like any timer with extras.
-    let extras = record.extras_mut();
+    let extras = timers.extras_mut(key);
     let plain = extras.is_none();
     let (count, missed) = match extras {
         Some(extras) => {
@@ -45,7 +44,7 @@ pub(crate) fn lend(timers: &mut Wheel<Record>, key: Key, now: u64) -> Option<Len
         }
         None => (1, 0),
     };
-    let expire = mem::replace(&mut record.expire, Box::new(placeholder));
+    let expire = mem::replace(timers.get_mut(key)?.expire, Box::new(placeholder));
     Some(Lent { deadline, expire, count, missed, plain })
 }
 
@@ -61,19 +60,19 @@ pub(crate) enum Start {
 }
 
 /// Rule 2: just before a lent run starts, checks that its timer is still there and still unarmed.
-pub(crate) fn start(timers: &mut Wheel<Record>, key: Key, expire: ExpireFn, missed: u64) -> Start {
+pub(crate) fn start(timers: &mut Timers, key: Key, expire: ExpireFn, missed: u64) -> Start {
     let armed = timers.deadline(key).is_some();
     let Some(record) = timers.get_mut(key) else { return Start::Cancelled(expire) };
     if armed {
-        record.expire = expire;
-        if let Some(extras) = record.extras.as_mut() {
+        *record.expire = expire;
+        if let Some(extras) = record.extras {
             extras.count -= 1;
             extras.missed += missed;
             extras.state = RunState::Idle;
         }
         return Start::Rearmed;
     }
-    if let Some(extras) = record.extras.as_mut() {
+    if let Some(extras) = record.extras {
         extras.state = RunState::Running;
     }
     Start::Run(expire)
@@ -92,17 +91,11 @@ pub(crate) enum Finished {
 }
 
 /// Rule 3: hands the callback back after a run that ended at `now`, and decides the timer's future.
-pub(crate) fn finish(
-    timers: &mut Wheel<Record>,
-    key: Key,
-    expire: ExpireFn,
-    panicked: bool,
-    now: u64,
-) -> Finished {
+pub(crate) fn finish(timers: &mut Timers, key: Key, expire: ExpireFn, panicked: bool, now: u64) -> Finished {
     let rearmed = timers.deadline(key).is_some();
     let Some(record) = timers.get_mut(key) else { return Finished::Orphan(expire) };
-    record.expire = expire;
-    let Some(extras) = record.extras.as_mut() else {
+    *record.expire = expire;
+    let Some(extras) = record.extras else {
         return if rearmed { Finished::Kept } else { Finished::Removed(remove(timers, key)) };
     };
     extras.state = RunState::Idle;
@@ -123,13 +116,13 @@ pub(crate) fn finish(
 
 /// Rule 4: removes a cancelled timer; `Some((record, pending))` where `pending` says whether a run
 /// was still to come (then its cancel callback runs, unlocked).
-pub(crate) fn cancel(timers: &mut Wheel<Record>, key: Key) -> Option<(Record, bool)> {
+pub(crate) fn cancel(timers: &mut Timers, key: Key) -> Option<(Record, bool)> {
     let (record, armed) = timers.remove_armed(key)?;
     let pending = record.extras.as_ref().map_or(armed, |extras| extras.is_pending(armed));
     Some((record, pending))
 }
 
-fn remove(timers: &mut Wheel<Record>, key: Key) -> Record {
+fn remove(timers: &mut Timers, key: Key) -> Record {
     timers.remove(key).expect("the caller found the entry under the same lock")
 }
 

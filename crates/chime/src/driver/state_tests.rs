@@ -1,10 +1,10 @@
-//! One test per ground rule's pure part: the transitions of `state.rs`, on a bare wheel.
+//! One test per ground rule's pure part: the transitions of `state.rs`, on a bare shard's timers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
-use crate::record::{Extras, Grid, Owned, Plan};
+use crate::record::{Extras, Grid, Owned, Plan, Timers};
 
 /// A record whose callback counts its calls in `calls`.
 fn record(calls: &Arc<AtomicU64>, extras: Option<Extras>) -> Record {
@@ -40,12 +40,12 @@ fn fire() -> Fire {
     }
 }
 
-fn state_of(timers: &Wheel<Record>, key: Key) -> RunState {
-    timers.get(key).and_then(|r| r.extras.as_ref()).map(|e| e.state).expect("a record with extras")
+fn state_of(timers: &Timers, key: Key) -> RunState {
+    timers.extras(key).map(|e| e.state).expect("a record with extras")
 }
 
 /// Lends the run due at `now` of the only entry of `timers`.
-fn lend_due(timers: &mut Wheel<Record>, now: u64) -> (Key, Lent) {
+fn lend_due(timers: &mut Timers, now: u64) -> (Key, Lent) {
     let key = timers.poll(now).expect("an entry is due");
     let lent = lend(timers, key, now).expect("the entry is there");
     (key, lent)
@@ -54,7 +54,7 @@ fn lend_due(timers: &mut Wheel<Record>, now: u64) -> (Key, Lent) {
 #[test]
 fn rule_1_lending_takes_the_callback_counts_the_run_and_folds_skipped_ticks() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(100, record(&calls, Some(recurring(100, 100))));
     // Due at 100, found at 350 under Missed::Skip: one run, for tick 300, two ticks skipped.
     let (key, mut lent) = lend_due(&mut timers, 350);
@@ -70,7 +70,7 @@ fn rule_1_lending_takes_the_callback_counts_the_run_and_folds_skipped_ticks() {
 #[test]
 fn rule_2_a_lent_run_starts_when_nothing_changed() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(10, record(&calls, Some(one_shot())));
     let (key, lent) = lend_due(&mut timers, 10);
     assert!(matches!(start(&mut timers, key, lent.expire, lent.missed), Start::Run(_)));
@@ -80,7 +80,7 @@ fn rule_2_a_lent_run_starts_when_nothing_changed() {
 #[test]
 fn rule_2_a_lent_run_of_a_cancelled_timer_does_not_start() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(10, record(&calls, None));
     let (key, lent) = lend_due(&mut timers, 10);
     drop(timers.remove(key));
@@ -90,19 +90,19 @@ fn rule_2_a_lent_run_of_a_cancelled_timer_does_not_start() {
 #[test]
 fn rule_2_a_lent_run_of_a_rearmed_timer_goes_back_whole() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(100, record(&calls, Some(recurring(100, 100))));
     let (key, lent) = lend_due(&mut timers, 350);
     timers.rearm(key, 1_000); // rule 5: re-armed while lent
     assert!(matches!(start(&mut timers, key, lent.expire, lent.missed), Start::Rearmed));
-    let extras = timers.get(key).unwrap().extras.as_ref().unwrap();
+    let extras = timers.extras(key).unwrap();
     assert_eq!((extras.count, extras.missed, extras.state), (0, 2, RunState::Idle), "the loan is undone");
     timers.get_mut(key).unwrap().expire.call(&fire());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the user's callback is back in the record");
 }
 
 /// Lends and starts the run due at `now`; returns the key and the callback in hand.
-fn running(timers: &mut Wheel<Record>, now: u64) -> (Key, ExpireFn) {
+fn running(timers: &mut Timers, now: u64) -> (Key, ExpireFn) {
     let (key, lent) = lend_due(timers, now);
     match start(timers, key, lent.expire, lent.missed) {
         Start::Run(expire) => (key, expire),
@@ -113,7 +113,7 @@ fn running(timers: &mut Wheel<Record>, now: u64) -> (Key, ExpireFn) {
 #[test]
 fn rule_3_a_recurring_timer_takes_its_next_grid_deadline() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(100, record(&calls, Some(recurring(100, 100))));
     let (key, expire) = running(&mut timers, 100);
     assert!(matches!(finish(&mut timers, key, expire, false, 130), Finished::Kept));
@@ -124,7 +124,7 @@ fn rule_3_a_recurring_timer_takes_its_next_grid_deadline() {
 #[test]
 fn rule_3_a_timer_rearmed_during_its_run_keeps_the_new_deadline() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(100, record(&calls, Some(recurring(100, 100))));
     let (key, expire) = running(&mut timers, 100);
     timers.rearm(key, 150);
@@ -135,7 +135,7 @@ fn rule_3_a_timer_rearmed_during_its_run_keeps_the_new_deadline() {
 #[test]
 fn rule_3_a_timer_cancelled_during_its_run_leaves_an_orphan() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(10, record(&calls, Some(one_shot())));
     let (key, expire) = running(&mut timers, 10);
     drop(timers.remove(key));
@@ -145,17 +145,17 @@ fn rule_3_a_timer_cancelled_during_its_run_leaves_an_orphan() {
 #[test]
 fn rule_3_a_panic_under_cancel_on_panic_removes_the_timer() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     timers.insert(100, record(&calls, Some(Extras { cancel_on_panic: true, ..recurring(100, 100) })));
     let (key, expire) = running(&mut timers, 100);
     assert!(matches!(finish(&mut timers, key, expire, true, 100), Finished::Cancelled(_)));
-    assert!(timers.get(key).is_none());
+    assert!(!timers.contains(key));
 }
 
 #[test]
 fn rule_3_an_owned_one_shot_stays_idle_and_a_detached_one_goes() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     let owned = timers.insert(10, record(&calls, Some(Extras { owned: true, ..one_shot() })));
     let (key, expire) = running(&mut timers, 10);
     assert_eq!(key, owned);
@@ -170,13 +170,13 @@ fn rule_3_an_owned_one_shot_stays_idle_and_a_detached_one_goes() {
 fn rule_1_an_owned_one_shot_without_extras_gets_them_when_lent() {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     let expire = Owned(move |_: &Fire| {
         seen.fetch_add(1, Ordering::SeqCst);
     });
     timers.insert(10, Record { expire: Box::new(expire), extras: None });
     let (key, expire) = running(&mut timers, 10);
-    let extras = timers.get(key).unwrap().extras.as_ref().expect("made when lent");
+    let extras = timers.extras(key).expect("made when lent");
     assert_eq!((extras.owned, extras.count, extras.state), (true, 1, RunState::Running));
     assert!(matches!(finish(&mut timers, key, expire, false, 10), Finished::Kept), "owned: it stays");
     timers.get_mut(key).unwrap().expire.call(&fire());
@@ -186,7 +186,7 @@ fn rule_1_an_owned_one_shot_without_extras_gets_them_when_lent() {
 #[test]
 fn rule_4_a_cancel_counts_as_pending_only_while_a_run_is_to_come() {
     let calls = Arc::new(AtomicU64::new(0));
-    let mut timers = Wheel::new();
+    let mut timers = Timers::default();
     let armed = timers.insert(50, record(&calls, Some(one_shot())));
     assert!(matches!(cancel(&mut timers, armed), Some((_, true))), "armed");
     timers.insert(10, record(&calls, Some(one_shot())));

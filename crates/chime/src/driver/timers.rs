@@ -75,9 +75,11 @@ impl Driver {
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
+        if !wheels.timers.contains(id.key) {
+            return Err(Error::NotFound);
+        }
         let armed = wheels.timers.deadline(id.key).is_some();
-        let record = wheels.timers.get_mut(id.key).ok_or_else(|| Error::NotFound)?;
-        match record.extras_mut() {
+        match wheels.timers.extras_mut(id.key) {
             Some(extras) => {
                 if let Some(grid) = extras.grid.as_mut() {
                     *grid = Grid::restart_at(deadline);
@@ -87,7 +89,9 @@ impl Driver {
             // A plain one-shot rescheduled: it now counts its runs. Unarmed, it is in its own run.
             None => {
                 let (count, state) = if armed { (0, RunState::Idle) } else { (1, RunState::Running) };
-                record.extras = Some(Box::new(Extras { count, state, ..Extras::default() }));
+                let made = Box::new(Extras { count, state, ..Extras::default() });
+                // It had none: nothing comes back to drop.
+                let _none = wheels.timers.replace_extras(id.key, made);
             }
         }
         wheels.timers.rearm(id.key, deadline);
@@ -145,7 +149,7 @@ impl Driver {
         if self.is_stopped() {
             return Err(Error::Shutdown);
         }
-        let extras = wheels.timers.get_mut(id.key).and_then(Record::extras_mut);
+        let extras = wheels.timers.extras_mut(id.key);
         let (result, deadline) = f(extras.ok_or_else(|| Error::AlreadyCancelled)?)?;
         if let Some(deadline) = deadline {
             wheels.timers.rearm(id.key, deadline);
@@ -159,7 +163,7 @@ impl Driver {
         let Ok(shard) = self.shard(id) else { return };
         let mut wheels = shard.lock();
         let armed = wheels.timers.deadline(id.key).is_some();
-        let idle = match wheels.timers.get_mut(id.key).and_then(Record::extras_mut) {
+        let idle = match wheels.timers.extras_mut(id.key) {
             Some(extras) => {
                 extras.owned = false;
                 !extras.is_pending(armed) && extras.state == RunState::Idle
@@ -178,16 +182,17 @@ impl Driver {
     /// Whether the timer was built with `cancel_on_panic`.
     pub(crate) fn cancel_on_panic(&self, id: TimerId) -> bool {
         let Ok(shard) = self.shard(id) else { return false };
-        shard
-            .with(|w| w.timers.get(id.key).and_then(|r| r.extras.as_ref()).is_some_and(|e| e.cancel_on_panic))
+        shard.with(|w| w.timers.extras(id.key).is_some_and(|e| e.cancel_on_panic))
     }
 
     pub(crate) fn timer_state(&self, id: TimerId) -> Result<TimerState, Error> {
         let wheels = self.shard(id)?.lock();
-        let record = wheels.timers.get(id.key).ok_or_else(|| Error::NotFound)?;
-        let (interval, count) = record
-            .extras
-            .as_ref()
+        if !wheels.timers.contains(id.key) {
+            return Err(Error::NotFound);
+        }
+        let (interval, count) = wheels
+            .timers
+            .extras(id.key)
             .map_or((None, 0), |e| ((!e.interval_in_handle).then_some(e.plan.interval), e.count));
         Ok(TimerState { deadline: wheels.timers.deadline(id.key), interval, count })
     }

@@ -4,15 +4,19 @@
 //! top of [`crate::driver`].
 //!
 //! A plain detached one-shot (Knot's `after`) is just its callback; everything else lives in a boxed
-//! [`Extras`], allocated only for timers that use it, so the common entry stays small. A one-shot
-//! owned by a [`Timer`](crate::Timer) handle with no other option (Copas' and resty.timer's common
-//! case) is its callback too, marked [`Owned`]: its extras are made only when something needs them.
+//! [`Extras`] beside the wheel ([`Timers`]), allocated only for timers that use it, so the common
+//! entry stays small (40 bytes). A one-shot owned by a [`Timer`](crate::Timer) handle with no other
+//! option (Copas' and resty.timer's common case) is its callback too, marked [`Owned`]: its extras
+//! are made only when something needs them.
 
 mod fire;
 pub(crate) mod plan;
+mod side;
+mod timers;
 
 pub use fire::{CancelReason, Fire, Missed};
 pub(crate) use plan::{Grid, Plan, draw};
+pub(crate) use timers::Timers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,22 +71,11 @@ impl<F: FnMut(&Fire) + Send> Expire for Owned<F> {
     }
 }
 
-/// One timer in the wheel.
+/// One timer taken whole: as it is armed, and as it leaves the wheel. In the wheel, its callback is
+/// the entry's value and its extras sit beside it ([`Timers`]).
 pub(crate) struct Record {
     pub(crate) expire: ExpireFn,
     pub(crate) extras: Option<Box<Extras>>,
-}
-
-impl Record {
-    /// The record's extras, first made for an owned one-shot that had none: what it would have
-    /// carried had the builder made them (its interval excepted: the handle keeps that).
-    pub(crate) fn extras_mut(&mut self) -> Option<&mut Extras> {
-        if self.extras.is_none() && self.expire.owned() {
-            self.extras =
-                Some(Box::new(Extras { owned: true, interval_in_handle: true, ..Extras::default() }));
-        }
-        self.extras.as_deref_mut()
-    }
 }
 
 /// Where a timer's run stands. Only the driver's ground rules (see [`crate::driver`]) move a record

@@ -187,16 +187,15 @@ impl<T> Slab<T> {
         if chunk == self.chunks.len() {
             self.chunks.push(vacant_chunk());
         }
-        self.chunks[chunk][self.created & (CHUNK - 1)] =
-            Entry {
-                deadline,
-                generation: 0,
-                prev: NIL,
-                next: NIL,
-                loc: Loc::Unlinked,
-                flag: false,
-                value: Some(value),
-            };
+        self.chunks[chunk][self.created & (CHUNK - 1)] = Entry {
+            deadline,
+            generation: 0,
+            prev: NIL,
+            next: NIL,
+            loc: Loc::Unlinked,
+            flag: false,
+            value: Some(value),
+        };
         self.created += 1;
         Key { index, generation: 0 }
     }
