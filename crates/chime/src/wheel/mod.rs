@@ -54,7 +54,7 @@ pub use slab::Key;
 
 use level::{LEVELS, Level, TICK_SHIFT};
 use list::CurrentList;
-use slab::{Loc, Slab};
+use slab::Slab;
 
 /// A hierarchical timing wheel holding values of type `T` until their deadlines.
 ///
@@ -264,9 +264,7 @@ impl<T> Wheel<T> {
     /// ```
     #[inline]
     pub fn remove_armed(&mut self, key: Key) -> Option<(T, bool)> {
-        let (value, links) = self.slab.vacate(key)?;
-        self.close(links);
-        Some((value, links.loc != Loc::Unlinked))
+        self.remove_flagged(key).map(|removed| (removed.value, removed.armed))
     }
 
     /// The earliest time at which [`poll`](Self::poll) may hand something out: never later than the
