@@ -44,7 +44,7 @@ pub(crate) fn lend(timers: &mut Timers, key: Key, now: u64) -> Option<Lent> {
         }
         None => (1, 0),
     };
-    let expire = mem::replace(timers.get_mut(key)?.expire, Box::new(placeholder));
+    let expire = mem::replace(timers.expire_mut(key)?, Box::new(placeholder));
     Some(Lent { deadline, expire, count, missed, plain })
 }
 

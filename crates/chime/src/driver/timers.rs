@@ -89,9 +89,7 @@ impl Driver {
             // A plain one-shot rescheduled: it now counts its runs. Unarmed, it is in its own run.
             None => {
                 let (count, state) = if armed { (0, RunState::Idle) } else { (1, RunState::Running) };
-                let made = Box::new(Extras { count, state, ..Extras::default() });
-                // It had none: nothing comes back to drop.
-                let _none = wheels.timers.replace_extras(id.key, made);
+                wheels.timers.attach(id.key, Box::new(Extras { count, state, ..Extras::default() }));
             }
         }
         wheels.timers.rearm(id.key, deadline);

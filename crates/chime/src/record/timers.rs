@@ -33,7 +33,8 @@ impl Timers {
         key
     }
 
-    fn attach(&mut self, key: Key, extras: Box<Extras>) {
+    /// Gives `key`, which has none, these extras.
+    pub(crate) fn attach(&mut self, key: Key, extras: Box<Extras>) {
         self.wheel.set_flag(key, true);
         // An index's previous occupant took its extras with it when it left (see the module doc).
         let previous = self.extras.insert(key.index(), extras);
@@ -59,6 +60,12 @@ impl Timers {
         Some(RecordMut { expire, extras })
     }
 
+    /// The callback of `key` alone (no look at its extras).
+    #[inline]
+    pub(crate) fn expire_mut(&mut self, key: Key) -> Option<&mut ExpireFn> {
+        self.wheel.get_mut(key)
+    }
+
     /// The extras of `key`, if it has them.
     pub(crate) fn extras(&self, key: Key) -> Option<&Extras> {
         if self.wheel.flag(key)? { self.extras.get(key.index()) } else { None }
@@ -76,15 +83,6 @@ impl Timers {
             self.attach(key, Box::new(made));
         }
         self.extras.get_mut(key.index())
-    }
-
-    /// Gives `key` these extras in place of any it had (which are handed back, to be dropped
-    /// unlocked). `None` for a key that is gone.
-    pub(crate) fn replace_extras(&mut self, key: Key, extras: Box<Extras>) -> Option<Option<Box<Extras>>> {
-        let had = self.wheel.flag(key)?;
-        let old = if had { self.extras.remove(key.index()) } else { None };
-        self.attach(key, extras);
-        Some(old)
     }
 
     // What the driver asks of the wheel itself; removals are only the ones above.
@@ -159,14 +157,5 @@ mod tests {
         made.count = 3;
         assert_eq!(timers.get_mut(key).and_then(|r| r.extras).map(|e| e.count), Some(3));
         assert_eq!(timers.remove(key).and_then(|r| r.extras).map(|e| e.count), Some(3));
-    }
-
-    #[test]
-    fn replacing_extras_hands_the_old_ones_back() {
-        let mut timers = Timers::default();
-        let key = timers.insert(10, with_extras(1));
-        let old = timers.replace_extras(key, Box::new(Extras { count: 2, ..Extras::default() }));
-        assert_eq!(old.flatten().map(|e| e.count), Some(1));
-        assert_eq!(timers.extras(key).map(|e| e.count), Some(2));
     }
 }
