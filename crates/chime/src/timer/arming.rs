@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Timer, TimerBuilder};
 use crate::clock::nanos;
-use crate::cluster;
+use crate::cluster::{self, ClusterPlan};
 use crate::driver::Driver;
 use crate::driver::spawned::spawn_runs;
 use crate::error::Error;
@@ -101,14 +101,15 @@ impl TimerBuilder<'_> {
             && self.on_arm.is_none()
             && self.on_cancel.is_none()
             && !self.cancel_on_panic
-            && self.cluster.is_none()
+            && self.cluster.as_deref().is_none_or(ClusterPlan::is_unset)
             && self.conflict.is_none()
     }
 
-    /// [`arm`](Self::arm) for a one-shot with a synchronous callback and no option: what `arm_with`
-    /// does, without the plan's machinery it would not use. The record is its marked callback
-    /// alone ([`crate::record::Owned`]); the same checks, in the same order: a stopped scheduler,
-    /// then the interval's range.
+    /// [`arm`](Self::arm) for a one-shot with a synchronous callback and no option: the only path
+    /// that arms a record with no extras, which it needs none of (its callback carries the owned
+    /// mark, [`crate::record::Owned`]; the handle keeps its interval; a jitter would have to be kept
+    /// for re-arms, so a jittered one-shot takes `arm_with`). The same checks as `arm_with`, in the
+    /// same order: a stopped scheduler, then the interval's range.
     #[inline]
     fn arm_bare(self, expire: ExpireFn) -> Result<Timer, Error> {
         let driver = self.sched.driver();
@@ -153,12 +154,6 @@ impl TimerBuilder<'_> {
         };
         let (deadline, grid) = plan.start(driver.time.arm_now(), draw(plan.jitter))?;
         let on_arm = self.on_arm.map(|on_arm| first_arm(driver, on_arm));
-        // An owned one-shot with no other option needs nothing its marked callback and the handle
-        // do not carry (a jitter must be kept: a re-arm draws it again).
-        let bare = owned && !fixed && !plan.recurring && plan.jitter == 0;
-        if bare && on_cancel.is_none() && on_arm.is_none() && !self.cancel_on_panic && expire.owned() {
-            return driver.insert(deadline, Record { expire, extras: None });
-        }
         let extras = Extras {
             plan,
             grid,
