@@ -73,10 +73,13 @@ pub enum TimeSource {
     /// `clock_gettime`; deadlines may be up to 2 µs late, never early), unless tokio's clock is
     /// paused when the scheduler starts (`#[tokio::test(start_paused = true)]`, or
     /// `tokio::time::pause()` before `Scheduler::start`): then tokio's clock, so paused tests stay
-    /// exact. Machines without an invariant counter read the monotonic clock.
+    /// exact. Machines without an invariant counter read the monotonic clock. In real time the
+    /// driver sleeps on an alarm thread of its own, so timers run tens of microseconds after their
+    /// deadlines rather than on tokio's millisecond steps.
     #[default]
     Auto,
-    /// Always tokio's clock: for a runtime whose clock is paused after the scheduler starts.
+    /// Always tokio's clock: for a runtime whose clock is paused after the scheduler starts. The
+    /// driver sleeps on tokio's timer, so in real time a timer runs up to a millisecond late.
     Tokio,
 }
 
@@ -120,6 +123,13 @@ impl TimeBase {
                 self.wall_epoch_ms.saturating_add(elapsed)
             }
         }
+    }
+
+    /// Whether the scheduler keeps real time ([`TimeSource::Auto`] with tokio's clock running at the
+    /// start): then nothing can pause its clock, and the driver's sleeps need not follow tokio's timer
+    /// (whose millisecond steps would make every timer up to 1 ms late).
+    pub(crate) fn is_real(self) -> bool {
+        self.counter
     }
 
     /// Nanoseconds since the epoch now (tokio's clock: paused time is followed).

@@ -53,6 +53,7 @@
 //!
 //! The wheel's level table is documented in [`crate::wheel`].
 
+mod alarm;
 mod config;
 mod fire;
 mod handshake;

@@ -1,12 +1,13 @@
-//! The driver's task: fire what is due, sleep until the next deadline or a notification (rule 7),
-//! park when nobody can arm any more but stray holders (rule 8), stop for good on shutdown or when
-//! its runtime drops it (rule 9).
+//! The driver's task: fire what is due, sleep until the next deadline (on its [alarm](super::alarm)) or a
+//! notification (rule 7), park when nobody can arm any more but stray holders (rule 8), stop for good on
+//! shutdown or when its runtime drops it (rule 9).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Driver;
+use super::alarm::Alarm;
 
 /// The driver's task, to be spawned on its runtime. The exit guard is made before the first poll,
 /// so a runtime that drops the task unpolled still cancels what is pending.
@@ -30,8 +31,7 @@ enum Ending {
 }
 
 async fn drive(driver: &Driver) -> Ending {
-    let sleep = tokio::time::sleep_until(driver.time.to_instant(0));
-    tokio::pin!(sleep);
+    let mut alarm = Alarm::new(driver.time.is_real());
     loop {
         driver.passes.fetch_add(1, Ordering::Relaxed);
         driver.handshake.awake();
@@ -45,11 +45,10 @@ async fn drive(driver: &Driver) -> Ending {
         match driver.next_deadline() {
             Some(at) => {
                 driver.handshake.sleeping_until(at);
-                sleep.as_mut().reset(driver.time.to_instant(at));
                 tokio::select! {
                     biased;
                     () = driver.notify.notified() => {}
-                    () = &mut sleep => {}
+                    () = alarm.sleep_until(driver.time.to_instant(at)) => {}
                 }
             }
             None if driver.handles_gone.load(Ordering::SeqCst) => {
