@@ -73,9 +73,10 @@ pub enum TimeSource {
     /// `clock_gettime`; deadlines may be up to 2 µs late, never early), unless tokio's clock is
     /// paused when the scheduler starts (`#[tokio::test(start_paused = true)]`, or
     /// `tokio::time::pause()` before `Scheduler::start`): then tokio's clock, so paused tests stay
-    /// exact. Machines without an invariant counter read the monotonic clock. In real time the
-    /// driver sleeps on an alarm thread of its own, so timers run tens of microseconds after their
-    /// deadlines rather than on tokio's millisecond steps.
+    /// exact. Machines without an invariant counter read the monotonic clock. In real time a
+    /// driver with a millisecond or more to sleep sleeps on an alarm thread of its own, so such
+    /// timers run tens of microseconds after their deadlines rather than on tokio's millisecond
+    /// steps.
     #[default]
     Auto,
     /// Always tokio's clock: for a runtime whose clock is paused after the scheduler starts. The
