@@ -1,6 +1,7 @@
 //! Workload 5: precision. Timers spread over 2 s, with enough others pending far out to make a
 //! million in all (the goal says "with 1M pending"); each run records when it actually ran minus when it
-//! was due.
+//! was due. Then sparse timers, 2.03 ms apart with nothing else pending: a driver that sleeps a
+//! millisecond or more between deadlines wakes on its alarm thread, not on tokio's millisecond steps.
 //!
 //! - chime: `sched.after` callbacks; lateness = `std::time::Instant::now()` in the callback minus
 //!   `fire.scheduled().into_std()`.
@@ -53,14 +54,35 @@ fn stats(mut samples: Vec<i64>) -> Stats {
     }
 }
 
-/// The measured deadline of timer `i` of `n`, armed in a scattered order.
-fn offset(i: usize, n: usize) -> Duration {
+/// Where the measured deadlines fall.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Measured timers.
+    n: usize,
+    /// Timers pending minutes out beside them.
+    background: usize,
+    /// The deadline of timer `i` of `n`, from the start.
+    offset: fn(usize, usize) -> Duration,
+    /// Every deadline is within `HEADROOM + span` of the start.
+    span: Duration,
+}
+
+/// Dense: `n` deadlines over [`SPAN`], armed in a scattered order.
+fn dense(i: usize, n: usize) -> Duration {
     let slot = (i as u64).wrapping_mul(7919) % n as u64;
     HEADROOM + Duration::from_nanos(SPAN.as_nanos() as u64 * slot / n as u64)
 }
 
-async fn wait_for(samples: &Mutex<Vec<i64>>, n: usize) -> Vec<i64> {
-    tokio::time::sleep(HEADROOM + SPAN).await;
+/// Sparse deadlines: 2.03 ms apart, so they fall at every phase of tokio's millisecond steps.
+const SPARSE_GAP: Duration = Duration::from_micros(2_030);
+
+fn sparse(i: usize, _n: usize) -> Duration {
+    HEADROOM + SPARSE_GAP * i as u32
+}
+
+async fn wait_for(samples: &Mutex<Vec<i64>>, layout: Layout) -> Vec<i64> {
+    let n = layout.n;
+    tokio::time::sleep(HEADROOM + layout.span).await;
     loop {
         {
             let mut s = samples.lock().unwrap_or_else(PoisonError::into_inner);
@@ -72,7 +94,8 @@ async fn wait_for(samples: &Mutex<Vec<i64>>, n: usize) -> Vec<i64> {
     }
 }
 
-fn chime_side(n: usize, background: usize) -> Stats {
+fn chime_side(layout: Layout) -> Stats {
+    let Layout { n, background, offset, .. } = layout;
     block_on_unbudgeted(&multi_thread(2), async {
         let sched = Scheduler::start();
         for i in 0..background {
@@ -90,13 +113,14 @@ fn chime_side(n: usize, background: usize) -> Stats {
                 })
                 .expect("running");
         }
-        let result = wait_for(&samples, n).await;
+        let result = wait_for(&samples, layout).await;
         sched.shutdown().await;
         stats(result)
     })
 }
 
-fn tokio_side(n: usize, background: usize) -> Stats {
+fn tokio_side(layout: Layout) -> Stats {
+    let Layout { n, background, offset, .. } = layout;
     block_on_unbudgeted(&multi_thread(2), async {
         let mut far: Vec<_> = registered(background, |i| tokio::time::sleep(spread(i)));
         let samples = Arc::new(Mutex::new(Vec::with_capacity(n)));
@@ -110,7 +134,7 @@ fn tokio_side(n: usize, background: usize) -> Stats {
                 samples.lock().unwrap_or_else(PoisonError::into_inner).push(late);
             }));
         }
-        let result = wait_for(&samples, n).await;
+        let result = wait_for(&samples, layout).await;
         far.clear();
         stats(result)
     })
@@ -120,8 +144,9 @@ fn tokio_side(n: usize, background: usize) -> Stats {
 pub(crate) fn run(sizes: Sizes, report: &mut Report) {
     let n = sizes.precision_timers();
     let background = sizes.million().saturating_sub(n);
-    let chime = chime_side(n, background);
-    let tokio = tokio_side(n, background);
+    let layout = Layout { n, background, offset: dense, span: SPAN };
+    let chime = chime_side(layout);
+    let tokio = tokio_side(layout);
     let what = format!("{} over 2 s, {} pending", size_label(n), size_label(n + background));
     report.push(
         Figure::new(5, format!("lateness p50, {what}"), Unit::Nanos, Better::Lower, chime.p50)
@@ -143,8 +168,27 @@ pub(crate) fn run(sizes: Sizes, report: &mut Report) {
     early.peer_name = Some("tokio sleep".into());
     early.peer = Some(tokio.early as f64);
     report.push(early);
+    let sparse_n = sizes.sparse_timers();
+    let layout = Layout { n: sparse_n, background: 0, offset: sparse, span: SPARSE_GAP * sparse_n as u32 };
+    let (chime, tokio) = (chime_side(layout), tokio_side(layout));
+    let what = format!("{sparse_n} timers 2.03 ms apart, nothing else pending");
+    report.push(
+        Figure::new(5, format!("lateness p50, {what}"), Unit::Nanos, Better::Lower, chime.p50)
+            .vs("tokio sleep", tokio.p50),
+    );
+    report.push(
+        Figure::new(5, format!("lateness p99, {what}"), Unit::Nanos, Better::Lower, chime.p99)
+            .vs("tokio sleep", tokio.p99),
+    );
+    let mut early =
+        Figure::new(5, format!("early runs, {what}"), Unit::Count, Better::Lower, chime.early as f64)
+            .goal_max(0.0, "== 0");
+    early.peer_name = Some("tokio sleep".into());
+    early.peer = Some(tokio.early as f64);
+    report.push(early);
     report.note(format!(
         "[5] {n} measured timers at scattered deadlines over 2 s plus {background} pending minutes out; \
-         tokio side: one spawned task per measured timer; 2 workers"
+         then {sparse_n} timers 2.03 ms apart alone (chime's driver sleeps on its alarm thread between \
+         them); tokio side: one spawned task per measured timer; 2 workers"
     ));
 }
