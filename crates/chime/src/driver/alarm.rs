@@ -1,16 +1,4 @@
 //! How the driver's task sleeps until its next deadline: on tokio's timer when tokio's clock was
-//! paused at the start (tests advance it), and otherwise on an *alarm thread* that wakes it to the
-//! kernel's timer slack (about 50 µs).
-//!
-//! Why a thread: tokio's timer rounds every deadline up to its next millisecond, so a driver
-//! sleeping on it runs every timer up to a millisecond late (half a millisecond on average) before
-//! any wake-up latency. A `timerfd` on tokio's reactor would need no thread, but tokio panics
-//! instead of failing when a runtime has no I/O driver, and a scheduler starts on any runtime with
-//! time enabled. The thread blocks on a condition variable with a timeout (a `futex` wait), is told
-//! only when the deadline moves earlier (a later one it finds when it wakes), and ends when the
-//! driver's task does. Should it fail to start, the driver sleeps on tokio's timer.
-
-//! How the driver's task sleeps until its next deadline: on tokio's timer when tokio's clock was
 //! paused at the start (tests advance it) or when the deadline is near, and otherwise on an *alarm
 //! thread* that wakes it to the kernel's timer slack (about 50 µs).
 //!
@@ -23,7 +11,7 @@
 //! task does. Should it fail to start, the driver sleeps on tokio's timer.
 //!
 //! Why only for sleeps of [`PRECISE_FROM`] or more: a wake through the thread costs two threads'
-//! wake-ups (the alarm's, then the worker's that runs the driver), some 20 µs of CPU on a virtual
+//! wake-ups (the alarm's, then the worker's that runs the driver), about 20 µs of CPU on a virtual
 //! machine. Timers due close together would wake the driver once each (a million due within 200
 //! ms cost 40-80 ns more CPU per timer, measured); on tokio's timer they share a wake per
 //! millisecond, as before. So a driver that sleeps a millisecond or more wakes on time, and one
@@ -98,7 +86,7 @@ impl Alarm {
                 Some(shared.rung.notified())
             }
             Some(shared) => {
-                shared.set(None); // a ring for an earlier, farther deadline would only be stale
+                shared.set(None); // whatever the thread still waits for would only ring stale
                 None
             }
             None => None,
