@@ -1,6 +1,6 @@
-//! The driver's task: fire what is due, sleep until the next deadline (on its [alarm](super::alarm)) or a
-//! notification (rule 7), park when nobody can arm any more but stray holders (rule 8), stop for good on
-//! shutdown or when its runtime drops it (rule 9).
+//! The driver's task: fire what is due, sleep until the next deadline (on its
+//! [alarm](super::alarm)) or a notification (rule 7), park when nobody can arm any more but stray
+//! holders (rule 8), stop for good on shutdown or when its runtime drops it (rule 9).
 
 use std::future::Future;
 use std::sync::Arc;
