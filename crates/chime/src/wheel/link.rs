@@ -25,7 +25,7 @@ impl<T> Wheel<T> {
 
     pub(super) fn unlink(&mut self, index: u32) {
         let entry = self.slab.at_mut(index);
-        let links = Links { loc: entry.loc, flag: entry.flag, prev: entry.prev, next: entry.next };
+        let links = entry.links();
         entry.loc = Loc::Unlinked;
         self.close(links);
     }

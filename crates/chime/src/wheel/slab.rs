@@ -137,6 +137,14 @@ pub(super) struct Links {
     pub(super) next: u32,
 }
 
+impl<T> Entry<T> {
+    /// Where the entry is linked now, and its neighbours there.
+    #[inline]
+    pub(super) fn links(&self) -> Links {
+        Links { loc: self.loc, flag: self.flag, prev: self.prev, next: self.next }
+    }
+}
+
 /// A slab whose keys carry a generation.
 pub(super) struct Slab<T> {
     /// Fixed arrays (an index's offset in its chunk is always in bounds, so reaching an entry costs
@@ -216,7 +224,7 @@ impl<T> Slab<T> {
     pub(super) fn vacate(&mut self, key: Key) -> Option<(T, Links)> {
         let free_head = self.free_head;
         let entry = self.get_entry_mut(key)?;
-        let links = Links { loc: entry.loc, flag: entry.flag, prev: entry.prev, next: entry.next };
+        let links = entry.links();
         let value = entry.value.take()?;
         entry.loc = Loc::Vacant;
         let retired = entry.generation == u32::MAX;
