@@ -18,7 +18,10 @@ async fn timers_armed_from_many_threads_all_fire_and_none_early() {
                 let mut cancelled = 0;
                 for i in 0..2_000u64 {
                     let (fired, early) = (fired.clone(), early.clone());
-                    let delay = Duration::from_millis(1 + (i * 7 + t) % 50);
+                    // A timer cancelled below is due in a minute, so the cancel always comes first:
+                    // one due in a millisecond could run first while this thread waits for a core.
+                    let cancel = i % 4 == 0;
+                    let delay = Duration::from_millis(1 + (i * 7 + t) % 50 + if cancel { 60_000 } else { 0 });
                     let id = sched
                         .after(delay, move |f: &Fire| {
                             if Instant::now() < f.scheduled() {
@@ -27,7 +30,7 @@ async fn timers_armed_from_many_threads_all_fire_and_none_early() {
                             fired.fetch_add(1, Ordering::SeqCst);
                         })
                         .unwrap();
-                    if i % 4 == 0 {
+                    if cancel {
                         sched.cancel(id).unwrap();
                         cancelled += 1;
                     }
