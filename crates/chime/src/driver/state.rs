@@ -24,6 +24,9 @@ pub(crate) struct Lent {
 /// is gone). Under [`Missed::Skip`], a recurring timer found late runs once for the latest passed
 /// tick and counts the others as missed.
 pub(crate) fn lend(timers: &mut Timers, key: Key, now: u64) -> Option<Lent> {
+    if let Some((deadline, expire)) = timers.lend_plain(key, || Box::new(placeholder)) {
+        return Some(Lent { deadline, expire, count: 1, missed: 0, plain: true });
+    }
     let mut deadline = timers.scheduled(key).unwrap_or(now);
     // An owned one-shot gets its extras now, while its callback still carries the mark: from here
     // on it has a run state and a count like any timer with extras.
@@ -61,9 +64,8 @@ pub(crate) enum Start {
 
 /// Rule 2: just before a lent run starts, checks that its timer is still there and still unarmed.
 pub(crate) fn start(timers: &mut Timers, key: Key, expire: ExpireFn, missed: u64) -> Start {
-    let armed = timers.deadline(key).is_some();
     let Some(record) = timers.get_mut(key) else { return Start::Cancelled(expire) };
-    if armed {
+    if record.armed {
         *record.expire = expire;
         if let Some(extras) = record.extras {
             extras.count -= 1;
@@ -92,8 +94,8 @@ pub(crate) enum Finished {
 
 /// Rule 3: hands the callback back after a run that ended at `now`, and decides the timer's future.
 pub(crate) fn finish(timers: &mut Timers, key: Key, expire: ExpireFn, panicked: bool, now: u64) -> Finished {
-    let rearmed = timers.deadline(key).is_some();
     let Some(record) = timers.get_mut(key) else { return Finished::Orphan(expire) };
+    let rearmed = record.armed;
     *record.expire = expire;
     let Some(extras) = record.extras else {
         return if rearmed { Finished::Kept } else { Finished::Removed(remove(timers, key)) };

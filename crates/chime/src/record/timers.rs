@@ -7,7 +7,7 @@
 
 use super::side::Side;
 use super::{ExpireFn, Extras, Record};
-use crate::wheel::{Key, Removed, Wheel};
+use crate::wheel::{EntryMut, Key, Removed, Wheel};
 
 #[derive(Default)]
 pub(crate) struct Timers {
@@ -16,9 +16,10 @@ pub(crate) struct Timers {
     extras: Side,
 }
 
-/// A timer in place: its callback and, if it has them, its extras.
+/// A timer in place: its callback, whether it is armed and, if it has them, its extras.
 pub(crate) struct RecordMut<'a> {
     pub(crate) expire: &'a mut ExpireFn,
+    pub(crate) armed: bool,
     pub(crate) extras: Option<&'a mut Extras>,
 }
 
@@ -53,11 +54,28 @@ impl Timers {
         self.remove_armed(key).map(|(record, _)| record)
     }
 
+    /// The timer of `key` in place, in one lookup of the wheel (and one of the side table if it has
+    /// extras).
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<RecordMut<'_>> {
-        let flagged = self.wheel.flag(key)?;
-        let expire = self.wheel.get_mut(key)?;
-        let extras = if flagged { self.extras.get_mut(key.index()) } else { None };
-        Some(RecordMut { expire, extras })
+        let EntryMut { value: expire, armed, flag, .. } = self.wheel.entry_mut(key)?;
+        let extras = if flag { self.extras.get_mut(key.index()) } else { None };
+        Some(RecordMut { expire, armed, extras })
+    }
+
+    /// A plain timer's callback (no extras, no owned mark), swapped for `stand_in`, with the deadline
+    /// it was armed for: the driver's common case, in one lookup. `None` for any other timer.
+    #[inline]
+    pub(crate) fn lend_plain(
+        &mut self,
+        key: Key,
+        stand_in: impl FnOnce() -> ExpireFn,
+    ) -> Option<(u64, ExpireFn)> {
+        let entry = self.wheel.entry_mut(key)?;
+        if entry.flag || entry.value.owned() {
+            return None;
+        }
+        Some((entry.scheduled, std::mem::replace(entry.value, stand_in())))
     }
 
     /// The callback of `key` alone (no look at its extras).
@@ -157,5 +175,24 @@ mod tests {
         made.count = 3;
         assert_eq!(timers.get_mut(key).and_then(|r| r.extras).map(|e| e.count), Some(3));
         assert_eq!(timers.remove(key).and_then(|r| r.extras).map(|e| e.count), Some(3));
+    }
+
+    #[test]
+    fn only_a_plain_timer_is_lent_in_one_lookup() {
+        let mut timers = Timers::default();
+        let plain = timers.insert(10, Record { expire: Box::new(noop), extras: None });
+        let owned = timers.insert(10, Record { expire: Box::new(Owned(noop)), extras: None });
+        let extra = timers.insert(10, with_extras(1));
+        assert!(timers.lend_plain(owned, || Box::new(noop)).is_none(), "an owned callback is not plain");
+        assert!(timers.lend_plain(extra, || Box::new(noop)).is_none(), "nor is a timer with extras");
+        let (scheduled, lent) = timers.lend_plain(plain, || Box::new(Owned(noop))).expect("plain");
+        assert_eq!(scheduled, 10);
+        assert!(!lent.owned(), "the timer's own callback was lent");
+        assert!(
+            timers.get_mut(plain).is_some_and(|r| r.expire.owned() && r.armed),
+            "the stand-in is in place"
+        );
+        timers.remove(plain);
+        assert!(timers.lend_plain(plain, || Box::new(noop)).is_none(), "a removed timer is not lent");
     }
 }

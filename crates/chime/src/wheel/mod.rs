@@ -50,6 +50,7 @@ mod query;
 mod slab;
 
 pub use flag::Removed;
+pub use query::EntryMut;
 pub use slab::Key;
 
 use level::{LEVELS, Level, TICK_SHIFT};
