@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::Driver;
 use super::alarm::Alarm;
+use super::fire::Batches;
 
 /// The driver's task, to be spawned on its runtime. The exit guard is made before the first poll,
 /// so a runtime that drops the task unpolled still cancels what is pending.
@@ -32,13 +33,14 @@ enum Ending {
 
 async fn drive(driver: &Driver) -> Ending {
     let mut alarm = Alarm::new(driver.time.is_real());
+    let mut batches = Batches::default();
     loop {
         driver.passes.fetch_add(1, Ordering::Relaxed);
         driver.handshake.awake();
         if driver.is_stopped() {
             return Ending::Stopped;
         }
-        if driver.fire_due(driver.time.now()) {
+        if driver.fire_due(driver.time.now(), &mut batches) {
             tokio::task::yield_now().await;
             continue;
         }
