@@ -98,23 +98,26 @@ async fn a_long_sync_run_keeps_its_lease_so_runs_never_overlap() {
             .key("long-sync")
             .coordinator(store.clone())
             .sub_interval(ms(20))
+            // Renewed every third of it: a renewal may come 250 ms late on a loaded machine (the
+            // default, one 100 ms interval, left a renewal 67 ms).
+            .lease(ms(400))
             .on_expire(move |_: &Fire| {
                 let began = std::time::Instant::now();
-                std::thread::sleep(ms(250)); // 2.5 intervals, well past the 100 ms lease
+                std::thread::sleep(ms(500)); // five intervals, well past the 400 ms lease
                 log.push((who, began, std::time::Instant::now()));
             })
             .arm()
             .unwrap();
         members.push((sched, timer));
     }
-    tokio::time::sleep(ms(1600)).await;
+    tokio::time::sleep(ms(2200)).await;
     for (sched, timer) in members {
         drop(timer);
         sched.shutdown().await;
     }
     let mut runs = runs.get();
     runs.sort_by_key(|r| r.1);
-    assert!(runs.len() >= 4, "{} runs", runs.len());
+    assert!(runs.len() >= 3, "{} runs", runs.len());
     for pair in runs.windows(2) {
         assert!(pair[1].1 >= pair[0].2, "runs overlapped: {:?} started before {:?} ended", pair[1], pair[0]);
     }

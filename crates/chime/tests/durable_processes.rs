@@ -188,8 +188,17 @@ fn drive(store: &str, dir: &Path, log: &Path, children: &mut BTreeMap<&str, Chil
     std::thread::sleep(Duration::from_millis(800));
     let (mut frozen, mut frozen_at) = (None, u64::MAX);
     if freeze {
-        let run = inside_a_run(log, "m2", Duration::from_secs(10))?;
-        signal(&children["m2"], rustix::process::Signal::STOP);
+        // A run lasts WORK_MS: if this thread was held back past its write, the freeze missed it;
+        // let m2 go on and catch another.
+        let run = loop {
+            let run = inside_a_run(log, "m2", Duration::from_secs(10))?;
+            signal(&children["m2"], rustix::process::Signal::STOP);
+            let written = std::fs::read_to_string(dir.join("sink.log")).unwrap_or_default();
+            if !written.lines().any(|l| l == format!("{} {}", run.0, run.1)) {
+                break run;
+            }
+            signal(&children["m2"], rustix::process::Signal::CONT);
+        };
         (frozen, frozen_at) = (Some(run), now_ms());
         children.insert("m3", spawn(store, "m3", dir, None));
         std::thread::sleep(Duration::from_millis(FROZEN_MS));

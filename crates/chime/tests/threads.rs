@@ -41,7 +41,10 @@ async fn timers_armed_from_many_threads_all_fire_and_none_early() {
         .collect();
     let cancelled: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while fired.load(Ordering::SeqCst) < 8_000 - cancelled && Instant::now() < deadline {
+    // A one-shot leaves the wheel when the driver takes its callback back, just after it ran.
+    while (fired.load(Ordering::SeqCst) < 8_000 - cancelled || sched.pending() > 0)
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fired.load(Ordering::SeqCst), 8_000 - cancelled);

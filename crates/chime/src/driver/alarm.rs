@@ -196,7 +196,7 @@ mod tests {
             let late = Instant::now().checked_duration_since(at).expect("rung before the deadline");
             // A loaded 2-core machine can hold a thread back for milliseconds; the point is that
             // nothing here waits for a timer wheel's next tick.
-            assert!(late < Duration::from_millis(100), "rung {late:?} late");
+            assert!(late < Duration::from_secs(1), "rung {late:?} late");
         }
     }
 

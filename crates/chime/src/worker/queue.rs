@@ -373,7 +373,7 @@ impl<T> Queue<T> {
     ///         queue.scheduler().after(std::time::Duration::from_millis(ms), |_| {}).unwrap();
     ///     }
     /// });
-    /// worker.push(100)?.done().await;
+    /// worker.push(3_600_000)?.done().await; // an hour: still pending when asked
     /// assert_eq!(sched.pending(), 1, "the worker armed a timer");
     /// # Ok(()) }
     /// ```
