@@ -151,6 +151,25 @@ impl CurrentList {
     /// Fills the (empty) list with the entries of `from`, sorted by deadline.
     pub(super) fn fill<T>(&mut self, slab: &mut Slab<T>, from: List) {
         debug_assert!(self.is_empty());
+        // Timers are mostly armed in deadline order, so a slot's list usually is sorted already: it
+        // becomes the current list as it is (one walk, to mark its entries, and no allocation).
+        let mut index = from.head();
+        let mut last = 0;
+        while index != NIL {
+            let entry = slab.at_mut(index);
+            if entry.deadline < last {
+                return self.fill_sorting(slab, from);
+            }
+            last = entry.deadline;
+            entry.loc = Loc::Current;
+            index = entry.next;
+        }
+        self.list = from;
+    }
+
+    /// [`fill`](Self::fill) for a slot whose entries came out of deadline order.
+    #[cold]
+    fn fill_sorting<T>(&mut self, slab: &mut Slab<T>, from: List) {
         self.scratch.clear();
         let mut index = from.head();
         while index != NIL {
@@ -158,9 +177,7 @@ impl CurrentList {
             self.scratch.push((entry.deadline, index));
             index = entry.next;
         }
-        if !self.scratch.is_sorted_by_key(|&(d, _)| d) {
-            self.scratch.sort_by_key(|&(d, _)| d);
-        }
+        self.scratch.sort_by_key(|&(d, _)| d);
         for i in 0..self.scratch.len() {
             let index = self.scratch[i].1;
             self.list.push_back(slab, index, Loc::Current);

@@ -85,6 +85,23 @@ fn a_slot_of_many_entries_fills_and_drains_without_copying_a_list() {
 }
 
 #[test]
+fn a_slot_in_deadline_order_and_one_out_of_it_both_fill_the_current_tick_sorted() {
+    let mut wheel = Wheel::new();
+    // In order: the slot's list becomes the current one as it is.
+    let in_order: Vec<_> = (1..=4).map(|i| wheel.insert(3_000 * MS + i, i)).collect();
+    // Out of order only at its end: marked as it is walked, then sorted after all.
+    let out_of_order: Vec<_> = [1, 2, 4, 3].map(|i| wheel.insert(4_000 * MS + i, 10 + i)).to_vec();
+    for (keys, at) in [(in_order, 3_000 * MS), (out_of_order, 4_000 * MS)] {
+        assert_eq!(wheel.poll(at), None, "moves the tick into the current list");
+        // Removing from the middle unlinks from the current list (each entry knows where it is).
+        assert!(wheel.remove(keys[1]).is_some());
+        let values: Vec<_> = std::iter::from_fn(|| wheel.pop(at + MS)).map(|(_, v)| v % 10).collect();
+        assert_eq!(values, vec![1, 3, 4]);
+    }
+    assert!(wheel.is_empty());
+}
+
+#[test]
 fn rearm_inside_the_current_tick_keeps_sorting() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(5 * MS + 10, 'a');
