@@ -61,10 +61,16 @@ thread_local! {
     static ANCHOR: Cell<Anchor> = const { Cell::new(Anchor { raw: 0, mono: 0 }) };
 }
 
-/// Monotonic nanoseconds since the process's origin, at `instant`.
+/// The process's origin, set on first use. A caller that will count an instant of its own from it
+/// must ask for it before reading that instant: an instant before the origin counts as the origin
+/// itself, and readings counted from it would run behind by the gap.
+pub(super) fn origin() -> std::time::Instant {
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
+
+/// Monotonic nanoseconds since the process's origin, at `instant` (not before it: see [`origin`]).
 pub(super) fn since_origin(instant: std::time::Instant) -> u64 {
-    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
-    let since = instant.saturating_duration_since(origin);
+    let since = instant.saturating_duration_since(origin());
     since.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(since.subsec_nanos()))
 }
 

@@ -105,6 +105,9 @@ pub(crate) fn system_ms() -> i64 {
 
 impl TimeBase {
     pub(crate) fn new(wall: WallClock, source: TimeSource) -> Self {
+        // The counter's origin first: counted from an origin set after it, the epoch would come out
+        // as the origin itself, and every timer armed early by the gap between the two.
+        counter::origin();
         let epoch = Instant::now();
         let counter = source == TimeSource::Auto && !tokio_paused();
         if counter {
