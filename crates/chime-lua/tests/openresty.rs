@@ -95,7 +95,13 @@ fn unreferenced_timers_are_collected_detached_ones_are_not() {
         local weak = setmetatable({}, { __mode = "v" })
         weak.t = timer({ interval = 0.05, recurring = true, detached = true, expire = function() runs = runs + 1 end })
         collectgarbage() collectgarbage()
-        ngx.sleep(0.22)
+        -- until its third run (2 s at most): ticks missed while a loaded runner holds the thread
+        -- back are skipped, so a fixed window could see fewer
+        for _ = 1, 200 do
+          if runs >= 3 then break end
+          ngx.sleep(0.01)
+          collectgarbage()
+        end
         ngx.say(runs >= 3, " ", weak.t ~= nil)
         weak.t:cancel()
         weak.once = timer({ interval = 0.01, detached = true, expire = function() end })
@@ -110,7 +116,9 @@ fn unreferenced_timers_are_collected_detached_ones_are_not() {
 
 /// lua-resty-timer's node-wide timers in one worker (t/01-timer.t's tests 3 and 5, our own
 /// version): ten timers of one key run once per tick; a second timer of the key takes over within
-/// a sub_interval when the first is cancelled.
+/// a sub_interval when the first is cancelled. The count allows two ticks fewer than due (ticks
+/// missed while a loaded runner holds the thread back for tens of ms are skipped), and the handover
+/// is waited for rather than slept for.
 #[test]
 fn node_wide_timers_in_one_worker() {
     let (out, stdout, stderr) = run(
@@ -131,13 +139,16 @@ fn node_wide_timers_in_one_worker() {
         ngx.sleep(0.05)
         t[2] = timer(opts, 2)
         t[1]:cancel()
-        ngx.sleep(0.3)
+        for _ = 1, 200 do
+          if #by >= 2 then break end
+          ngx.sleep(0.01)
+        end
         ngx.say(table.concat(by, ","))
         "#,
     );
     assert!(out.status.success(), "{out:?} {stderr}");
     let mut lines = stdout.lines();
     let count: u32 = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-    assert!((5..=7).contains(&count), "6 runs in 550 ms (immediate + 5), not 60: {stdout}");
+    assert!((4..=7).contains(&count), "6 runs in 550 ms (immediate + 5), not 60: {stdout}");
     assert_eq!(lines.next(), Some("1,2"), "the second timer took over: {stdout}");
 }

@@ -20,6 +20,8 @@ fn resty_timer_and_ngx() {
 }
 
 /// The seed's example: an object whose timer passes `self` and three arguments to both callbacks.
+/// Six runs are due in 320 ms; a tick missed while a loaded runner holds the thread back for tens of
+/// ms is skipped, so the count allows two fewer.
 #[test]
 fn seed_example() {
     let path = common::temp_script(
@@ -50,7 +52,7 @@ fn seed_example() {
           end
         end
         object:start()
-        ngx.sleep(0.22)
+        ngx.sleep(0.32)
         object:stop()
         "#,
     );
@@ -58,6 +60,6 @@ fn seed_example() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     let runs = stdout.matches("starting \tmyName\t: \t1\t two \t3").count();
-    assert!((3..=5).contains(&runs), "about 4 runs in 220 ms: {stdout}");
+    assert!((4..=7).contains(&runs), "about 6 runs in 320 ms: {stdout}");
     assert!(stdout.contains("stopping \tmyName\t: \t1\t two \t3\nreason USER"), "{stdout}");
 }

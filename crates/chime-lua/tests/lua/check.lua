@@ -28,6 +28,19 @@ function M.has(text, part, msg)
   end
 end
 
+-- Waits until cond() is true: sleeps `step` seconds (0.01 by default) at a time with `sleep`, the
+-- runtime's own (copas.pause, ngx.sleep, worker.sleep...), for `timeout` seconds at most; returns
+-- whether cond() was met. For what must happen after some time: a runner that holds a thread back
+-- for tens of ms only makes the wait longer, and a behaviour that broke still fails at the timeout.
+function M.wait_until(sleep, cond, timeout, step)
+  step = step or 0.01
+  for _ = 1, math.ceil(timeout / step) do
+    if cond() then return true end
+    sleep(step)
+  end
+  return not not cond()
+end
+
 function M.done(name)
   print(("%s: %d checks passed"):format(name, M.count))
 end

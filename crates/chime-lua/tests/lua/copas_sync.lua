@@ -31,7 +31,9 @@ copas.loop(function()
   t.eq(lock:get(), 0, "re-entrant")
   local results = {}
   copas.addthread(function() local r, er = lock:get(0.02); results[#results + 1] = tostring(r) .. " " .. tostring(er) end)
-  copas.pause(0.05)
+  -- wait for its answer (this thread holds the lock meanwhile) rather than a fixed 50 ms, which a
+  -- runner holding the thread back for tens of ms before the other one arms its timeout would beat
+  t.wait_until(copas.pause, function() return results[1] ~= nil end, 2)
   t.eq(results[1], "nil timeout", "another thread timed out")
   local _, rel = copas.future.addthread(function() return lock:release() end):get()
   t.eq(rel, nil, "release from another thread")

@@ -13,11 +13,15 @@ t.eq(table.concat(log, ","), "A12,B worker-b,init true,A2", "run order")
 t.eq(copas.running, false, "not running after the loop")
 t.eq(copas.finished(), true, "finished")
 
--- pause returns the time paused; sleep(<0) and pauseforever park until woken
+-- pause returns the time paused; sleep(<0) and pauseforever park until woken. The 20 ms pause
+-- starts only once the thread is parked, so a runner that holds the thread back for tens of ms
+-- cannot eat into the time it is parked.
 local slept, forever
 copas.loop(function()
   slept = copas.pause(0.03)
-  local co = copas.addthread(function() forever = copas.pauseforever() end)
+  local parking = false
+  local co = copas.addthread(function() parking = true; forever = copas.pauseforever() end)
+  while not parking do copas.pause(0) end
   copas.pause(0.02)
   copas.wakeup(co)
 end)

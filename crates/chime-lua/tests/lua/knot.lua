@@ -33,18 +33,24 @@ worker.coroutine(function()
   t.eq(event.cancel(e2), true, "cancel of a pending event")
   t.eq(event.cancel(e2), false, "second cancel")
 
-  -- recurrent: at once, then every interval; cancel from its own callback
-  local n, times = 0, {}
+  -- recurrent: at once, then every interval; cancel from its own callback. "At once" is checked
+  -- against a one-shot due at half the interval: chime runs timers in deadline order, so a runner
+  -- that holds the thread back delays both but cannot swap them (unless it holds it for a whole
+  -- interval, 100 ms: ticks missed meanwhile run once, as the latest of them).
+  local n, times, marker_ran, first_before_marker = 0, {}, false, nil
   local start = cqueues.monotime()
-  event.recurrent(20, function(ev)
+  event.recurrent(100, function(ev)
     n = n + 1
     times[n] = cqueues.monotime() - start
-    if n == 4 then t.eq(event.cancel(ev), true, "cancel from its own callback") end
+    if n == 1 then first_before_marker = not marker_ran end
+    if n == 3 then t.eq(event.cancel(ev), true, "cancel from its own callback") end
   end)
-  worker.sleep(0.15)
-  t.eq(n, 4, "ran four times then stopped")
-  t.ok(times[1] < 0.015, "the first run is at once: " .. times[1])
-  t.ok(times[2] >= 0.019, "then every interval: " .. times[2])
+  event.after(50, function() marker_ran = true end)
+  t.wait_until(worker.sleep, function() return n >= 3 end, 2)
+  worker.sleep(0.15) -- one and a half intervals: a fourth run would come meanwhile
+  t.eq(n, 3, "ran three times then stopped")
+  t.ok(first_before_marker, "the first run is at once: " .. times[1])
+  t.ok(times[2] >= 0.099, "then every interval: " .. times[2])
 
   -- reschedule: a recurrent event becomes a one-shot at the new time
   local r = 0
@@ -63,13 +69,16 @@ worker.coroutine(function()
     interval = interval / 2
     if runs < 4 then t.eq(event.reschedule(ev, interval), true, "re-armed from its callback") end
   end)
-  worker.sleep(0.2)
+  -- waited for, not slept for: a runner that holds the thread back delays every run after it
+  t.wait_until(worker.sleep, function() return runs >= 4 end, 2)
+  worker.sleep(0.03) -- a one-shot that ran again without a reschedule would show here
   t.eq(runs, 4, "ran at 40, +20, +10, +5 ms")
 
   -- a callback error is logged and closes its event, recurrent or not
   local failing = 0
   local bad = event.recurrent(10, function() failing = failing + 1 error("callback failed") end)
-  worker.sleep(0.06)
+  t.wait_until(worker.sleep, function() return failing >= 1 end, 2)
+  worker.sleep(0.05) -- five intervals: more runs would come meanwhile
   t.eq(failing, 1, "a failing recurrent event runs once")
   t.eq(event.cancel(bad), false, "and is closed")
 
@@ -101,15 +110,16 @@ worker.coroutine(function()
   t.has(t.fails(map, "a\nb"), "cannot contain literal", "no newlines")
 
   -- event.socket on standard input (the test writes a line to it, then closes it)
-  local lines = 0
+  local lines, eof = 0, false
   local s
   s = event.socket(0, function(ev, status, nevents)
     t.eq(ev, s, "the socket callback gets its event id")
     t.eq(status, 0, "status") t.eq(nevents, 1, "events")
     local line = io.read("*l")
-    if line then lines = lines + 1 else event.cancel(ev) end
+    if line then lines = lines + 1 else eof = true; event.cancel(ev) end
   end)
-  worker.sleep(0.3)
+  -- until the end of file (3 s at most), however long a loaded runner takes to get the line here
+  t.wait_until(worker.sleep, function() return eof end, 3)
   t.eq(lines, 1, "the line written to stdin was seen")
   t.eq(event.cancel(s), false, "the watch ended at end of file")
   t.done("knot")

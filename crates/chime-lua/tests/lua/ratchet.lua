@@ -75,8 +75,10 @@ local k2 = ratchet.new(function()
     ratchet.thread.timer(1)
   end)
   ratchet.thread.attach(function()
-    ratchet.thread.alarm(0.01)
-    ratchet.thread.timer(0.001) -- ends before its alarm: the alarm never goes off
+    -- ends before its alarm: the alarm never goes off (due 199 ms after the sleep, so a runner that
+    -- holds the thread back for tens of ms between the two cannot let it go off first)
+    ratchet.thread.alarm(0.2)
+    ratchet.thread.timer(0.001)
   end)
 end, function(err, thread)
   t.eq(type(thread), "thread", "the handler gets the thread")
@@ -100,17 +102,32 @@ t.eq(ratchet.error.is(dead, "DEADLOCK"), true, "with code DEADLOCK")
 
 -- timerfd: settime returns the old times; gettime; read counts the expirations
 local k5 = ratchet.new(function()
+  local now = require("chime").now
   local tfd = ratchet.timerfd.new()
   t.eq(select("#", tfd:gettime()), 2, "gettime gives value and interval")
   t.eq(tfd:gettime(), 0, "disarmed")
+  -- the kernel counts an expiration every 20 ms from the settime on, however late this thread runs,
+  -- so the reads are held to the times measured around them: a runner that holds the thread back
+  -- for tens of ms lets more expirations in, never fewer
+  local set_at = now()
   local old_v, old_i = tfd:settime(0.02, 0.02)
   t.eq(old_v + old_i, 0, "settime returns the old (disarmed) times")
   local v, i = tfd:gettime()
   t.ok(v > 0 and v <= 0.02, "time left") t.eq(i, 0.02, "interval")
-  t.eq(tfd:read(), 1, "read waits for one expiration")
+  local first = tfd:read()
+  local read_at = now()
+  t.ok(read_at - set_at >= 0.0195, "read waits for the first expiration")
+  -- 1, unless the thread was held back past the second expiration before the read
+  t.ok(first >= 1 and first <= math.floor((read_at - set_at) / 0.02),
+    ("read returns the expirations so far (1): %d after %.3f s"):format(first, read_at - set_at))
   ratchet.thread.timer(0.07)
+  local before = now()
   local n = tfd:read()
-  t.ok(n >= 2 and n <= 4, "expirations since the last read (about 3): " .. n)
+  local after = now()
+  -- the expirations after the first read and up to this one (give or take one)
+  local lo = math.max(2, math.floor((before - read_at) / 0.02) - 1)
+  local hi = math.floor((after - set_at) / 0.02) - first + 1
+  t.ok(n >= lo and n <= hi, ("expirations since the last read (about 3): %d, expected %d..%d"):format(n, lo, hi))
   t.ok(tfd:get_fd() > 2, "a real timerfd")
   v, i = tfd:settime(0)
   t.ok(i == 0.02, "disarming returns the old interval")
