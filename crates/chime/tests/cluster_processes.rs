@@ -208,9 +208,20 @@ fn drive(
         std::thread::sleep(Duration::from_millis(1500));
     }
 
-    let frozen = wait_for_a_run(log, &[killed.0.as_str()], Duration::from_secs(10))?;
-    let frozen_at = now_ms();
-    signal(&members[&frozen.0], rustix::process::Signal::STOP);
+    // Caught in the first third of its run; if this thread was held back past the run's write all
+    // the same, the freeze missed it: let the member go on and catch another run.
+    let (frozen, frozen_at) = loop {
+        let run = wait_for_a_run(log, &[killed.0.as_str()], Duration::from_secs(10))?;
+        let at = now_ms();
+        signal(&members[&run.0], rustix::process::Signal::STOP);
+        let wrote = read_log(log)
+            .iter()
+            .any(|e| e.1.starts_with("sink-") && e.2 == run.0 && e.3 == run.1 && e.4 == run.2);
+        if !wrote {
+            break (run, at);
+        }
+        signal(&members[&run.0], rustix::process::Signal::CONT);
+    };
     std::thread::sleep(Duration::from_millis(FROZEN_MS));
     signal(&members[&frozen.0], rustix::process::Signal::CONT);
     std::thread::sleep(Duration::from_millis(1500));
