@@ -24,7 +24,7 @@ pub(crate) struct Lent {
 /// is gone). Under [`Missed::Skip`], a recurring timer found late runs once for the latest passed
 /// tick and counts the others as missed.
 pub(crate) fn lend(timers: &mut Timers, key: Key, now: u64) -> Option<Lent> {
-    if let Some((deadline, expire)) = timers.lend_plain(key, || Box::new(placeholder)) {
+    if let Some((deadline, expire)) = timers.lend_plain(key, Box::new(placeholder)) {
         return Some(Lent { deadline, expire, count: 1, missed: 0, plain: true });
     }
     let mut deadline = timers.scheduled(key).unwrap_or(now);

@@ -66,16 +66,12 @@ impl Timers {
     /// A plain timer's callback (no extras, no owned mark), swapped for `stand_in`, with the deadline
     /// it was armed for: the driver's common case, in one lookup. `None` for any other timer.
     #[inline]
-    pub(crate) fn lend_plain(
-        &mut self,
-        key: Key,
-        stand_in: impl FnOnce() -> ExpireFn,
-    ) -> Option<(u64, ExpireFn)> {
+    pub(crate) fn lend_plain(&mut self, key: Key, stand_in: ExpireFn) -> Option<(u64, ExpireFn)> {
         let entry = self.wheel.entry_mut(key)?;
         if entry.flag || entry.value.owned() {
             return None;
         }
-        Some((entry.scheduled, std::mem::replace(entry.value, stand_in())))
+        Some((entry.scheduled, std::mem::replace(entry.value, stand_in)))
     }
 
     /// The callback of `key` alone (no look at its extras).
@@ -183,9 +179,9 @@ mod tests {
         let plain = timers.insert(10, Record { expire: Box::new(noop), extras: None });
         let owned = timers.insert(10, Record { expire: Box::new(Owned(noop)), extras: None });
         let extra = timers.insert(10, with_extras(1));
-        assert!(timers.lend_plain(owned, || Box::new(noop)).is_none(), "an owned callback is not plain");
-        assert!(timers.lend_plain(extra, || Box::new(noop)).is_none(), "nor is a timer with extras");
-        let (scheduled, lent) = timers.lend_plain(plain, || Box::new(Owned(noop))).expect("plain");
+        assert!(timers.lend_plain(owned, Box::new(noop)).is_none(), "an owned callback is not plain");
+        assert!(timers.lend_plain(extra, Box::new(noop)).is_none(), "nor is a timer with extras");
+        let (scheduled, lent) = timers.lend_plain(plain, Box::new(Owned(noop))).expect("plain");
         assert_eq!(scheduled, 10);
         assert!(!lent.owned(), "the timer's own callback was lent");
         assert!(
@@ -193,6 +189,6 @@ mod tests {
             "the stand-in is in place"
         );
         timers.remove(plain);
-        assert!(timers.lend_plain(plain, || Box::new(noop)).is_none(), "a removed timer is not lent");
+        assert!(timers.lend_plain(plain, Box::new(noop)).is_none(), "a removed timer is not lent");
     }
 }
