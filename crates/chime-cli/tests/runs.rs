@@ -83,7 +83,9 @@ fn a_run_gets_its_environment_and_its_output_is_kept_and_logged() {
     );
     assert_eq!(record["error"], "exited with status 3");
     let output = record["output"].as_str().unwrap();
-    let words: Vec<&str> = output.lines().next().unwrap().split(' ').collect();
+    // stdout and stderr come through two pipes, read side by side: the stderr line may be first.
+    let stdout_line = output.lines().find(|l| l.starts_with("env ")).unwrap_or_else(|| panic!("{output:?}"));
+    let words: Vec<&str> = stdout_line.split(' ').collect();
     let fence = record["fence"].as_u64().unwrap().to_string();
     assert_eq!(&words[..4], ["env", record["tick"].as_str().unwrap(), fence.as_str(), run.as_str()]);
     let started: jiff::Timestamp =
