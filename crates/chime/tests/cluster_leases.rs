@@ -98,19 +98,19 @@ async fn a_long_sync_run_keeps_its_lease_so_runs_never_overlap() {
             .key("long-sync")
             .coordinator(store.clone())
             .sub_interval(ms(20))
-            // Renewed every third of it: a renewal may come 250 ms late on a loaded machine (the
-            // default, one 100 ms interval, left a renewal 67 ms).
-            .lease(ms(400))
+            // Renewed every third of it: a renewal may come 250 ms late on a loaded machine, and
+            // 600 ms leaves it 400 ms (the default, one 100 ms interval, left a renewal 67 ms).
+            .lease(ms(600))
             .on_expire(move |_: &Fire| {
                 let began = std::time::Instant::now();
-                std::thread::sleep(ms(500)); // five intervals, well past the 400 ms lease
+                std::thread::sleep(ms(900)); // nine intervals, well past the 600 ms lease
                 log.push((who, began, std::time::Instant::now()));
             })
             .arm()
             .unwrap();
         members.push((sched, timer));
     }
-    tokio::time::sleep(ms(2200)).await;
+    until(ms(10_000), || runs.len() >= 3).await;
     for (sched, timer) in members {
         drop(timer);
         sched.shutdown().await;
@@ -141,6 +141,8 @@ async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
             .key("cancel-mid-run")
             .coordinator(store.clone())
             .sub_interval(ms(20))
+            // Longer than the run: only the cancel, not a late renewal, may end the lease early.
+            .lease(ms(1_000))
             .on_expire(move |_: &Fire| {
                 let began = std::time::Instant::now();
                 in_run.notify_one();
@@ -157,7 +159,8 @@ async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
     }
     let cancelled_at = std::time::Instant::now();
     members[0].1.take().unwrap().cancel().unwrap();
-    tokio::time::sleep(ms(1500)).await;
+    // Member 0's run ends about 650 ms from now, then member 1 runs for 700 ms.
+    until(ms(10_000), || runs.get().iter().any(|r| r.0 == 1 && r.1 > cancelled_at)).await;
     for (sched, timer) in members {
         drop(timer);
         sched.shutdown().await;
@@ -170,4 +173,13 @@ async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
     }
     assert!(runs.iter().skip(1).all(|r| r.0 == 1), "the cancelled member claimed nothing more: {runs:?}");
     assert!(runs.iter().any(|r| r.0 == 1 && r.1 > cancelled_at), "member 1 took over: {runs:?}");
+}
+
+/// Waits (real time) until `done`, or panics after `within`.
+async fn until(within: Duration, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not done within {within:?}");
+        tokio::time::sleep(ms(20)).await;
+    }
 }
