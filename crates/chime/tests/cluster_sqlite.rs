@@ -51,9 +51,11 @@ async fn a_cluster_timer_on_sqlite_runs_each_tick_once_across_schedulers() {
     let path = temp_db("timer");
     let log = Log::new();
     let mut timers = Vec::new();
-    let mut scheds = Vec::new();
-    for who in 0..3usize {
-        let sched = Scheduler::builder().wall_clock(WallClock::FollowTokio).start();
+    // Started together, before any store is opened: each one's wall clock starts at the minute it
+    // was made in, and a minute may turn while a file opens.
+    let scheds: Vec<_> =
+        (0..3).map(|_| Scheduler::builder().wall_clock(WallClock::FollowTokio).start()).collect();
+    for (who, sched) in scheds.iter().enumerate() {
         let seen = log.clone();
         timers.push(
             sched
@@ -66,7 +68,6 @@ async fn a_cluster_timer_on_sqlite_runs_each_tick_once_across_schedulers() {
                 .arm()
                 .unwrap(),
         );
-        scheds.push(sched);
     }
     tokio::time::sleep(ms(5000)).await;
     let runs = log.get();
