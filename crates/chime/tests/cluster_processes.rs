@@ -208,16 +208,21 @@ fn drive(
         std::thread::sleep(Duration::from_millis(1500));
     }
 
-    // Caught in the first third of its run; if this thread was held back past the run's write all
-    // the same, the freeze missed it: let the member go on and catch another run.
+    // Caught in the first third of its run. If this thread was held back all the same, the freeze
+    // may have missed the run's sleep: landed after its write, or inside the write's transaction
+    // (which then holds the sink's lock, so the write is rightly accepted at the thaw). Only a
+    // freeze known to have landed in the first half of the sleep counts: otherwise let the member go
+    // on and catch another run.
     let (frozen, frozen_at) = loop {
         let run = wait_for_a_run(log, &[killed.0.as_str()], Duration::from_secs(10))?;
         let at = now_ms();
         signal(&members[&run.0], rustix::process::Signal::STOP);
-        let wrote = read_log(log)
-            .iter()
-            .any(|e| e.1.starts_with("sink-") && e.2 == run.0 && e.3 == run.1 && e.4 == run.2);
-        if !wrote {
+        let sent = now_ms();
+        let events = read_log(log);
+        let this_run = |e: &&Event| e.2 == run.0 && e.3 == run.1 && e.4 == run.2;
+        let started = events.iter().filter(this_run).find(|e| e.1 == "start").map_or(0, |e| e.0);
+        let wrote = events.iter().filter(this_run).any(|e| e.1.starts_with("sink-"));
+        if !wrote && sent < started + RUN_MS / 2 {
             break (run, at);
         }
         signal(&members[&run.0], rustix::process::Signal::CONT);
