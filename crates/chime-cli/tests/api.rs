@@ -180,8 +180,13 @@ command = ["sh", "-c", "echo slow $CHIME_FENCE >> {log}; sleep 1.6"]
     eventually(Duration::from_secs(5), "the pause on the other replica", || {
         get_json(&b.url("/v1/jobs/fast"))["paused"].as_bool().unwrap().then_some(())
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let before = runs_of(&log, "fast");
+    // The other replica's engine learns of the pause at its next beat (a second), and a run it
+    // claimed just before may still be writing: wait for two quiet seconds, then watch three more.
+    let before = eventually(Duration::from_secs(15), "no more runs of the paused job", || {
+        let n = runs_of(&log, "fast");
+        std::thread::sleep(Duration::from_secs(2));
+        (runs_of(&log, "fast") == n).then_some(n)
+    });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(runs_of(&log, "fast"), before, "a paused job does not run anywhere");
     let resumed = client.post(b.url("/v1/jobs/fast/resume")).header("Authorization", &auth).send().unwrap();
