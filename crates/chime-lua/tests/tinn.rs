@@ -29,6 +29,7 @@ fn seed_timer_example() {
     assert!(out.status.success(), "{out:?}");
     let before_stop = stdout.split("stopped").next().unwrap_or("");
     let runs = before_stop.matches("this").count();
-    assert!((3..=5).contains(&runs), "runs at 50, 100, 150, 200 ms (+/- a tick): {stdout}");
+    // A tick missed while a loaded machine holds the thread back is skipped: two runs at least.
+    assert!((2..=5).contains(&runs), "runs at 50, 100, 150, 200 ms (+/- a tick): {stdout}");
     assert!(!stdout.split("stopped").nth(1).unwrap_or("").contains("this"), "none after stop: {stdout}");
 }

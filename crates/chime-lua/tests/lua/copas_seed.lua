@@ -6,15 +6,15 @@ require("copas.eventer")
 t.eq(copas.loop, require("copas").loop, "copas.timer falls back to copas")
 t.eq(type(copas.new), "function", "and is Copas 4's timer module too")
 
--- newtimer: arm / expire / cancel callbacks, cancel callback once, re-arm. Expiries every 100 ms, the
--- one-shot at 150 ms, the cancel at 250 ms: ticks missed while a loaded runner holds the thread back
--- run once, as the latest of them, so only a hold of ~100 ms could swap an expiry with its neighbours.
+-- newtimer: arm / expire / cancel callbacks, cancel callback once, re-arm. Expiries every 200 ms, the
+-- one-shot at 300 ms, the cancel at 500 ms: ticks missed while a loaded runner holds the thread back
+-- run once, as the latest of them, so only a hold of ~200 ms could swap an expiry with its neighbours.
 local log = {}
 local function push(s) return function() log[#log + 1] = s end end
 local rec = copas.newtimer(push("arm"), push("expire"), push("cancel"), true)
-t.eq(rec:arm(0.1), rec, "arm returns the timer")
-local one = copas.newtimer(nil, push("once"), push("never"), false):arm(0.15)
-copas.delayedexecutioner(0.25, function(a, b) log[#log + 1] = "delayed " .. a .. b; rec:cancel() end, "x", "y")
+t.eq(rec:arm(0.2), rec, "arm returns the timer")
+local one = copas.newtimer(nil, push("once"), push("never"), false):arm(0.3)
+copas.delayedexecutioner(0.5, function(a, b) log[#log + 1] = "delayed " .. a .. b; rec:cancel() end, "x", "y")
 copas.loop()
 local text = table.concat(log, ",")
 t.has(text, "arm,expire,once,expire", "arm first, then expiries in deadline order")

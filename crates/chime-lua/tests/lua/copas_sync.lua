@@ -54,10 +54,11 @@ copas.loop(function()
   t.eq(er6, "too many", "more than max")
   local got = false
   copas.addthread(function() got = s:take(2) end)
-  copas.pause(0.01)
+  -- waited for, not slept on: a thread held back past the pause resumes this one first
+  t.wait_until(copas.pause, function() return s:get_wait() == 2 end, 2)
   t.eq(s:get_wait(), 2, "one waiter for 2")
   s:give(2)
-  copas.pause(0.01)
+  t.wait_until(copas.pause, function() return got end, 2)
   t.eq(got, true, "waiter served")
   local _, er7 = s:give(10)
   t.eq(er7, "too many", "give over max")

@@ -89,11 +89,17 @@ worker.coroutine(function()
 
   -- condition variables: signal wakes the waiters, a timeout answers false
   local cv = condition.new()
-  local woken = 0
-  for _ = 1, 3 do worker.coroutine(function() if cv:wait(1) then woken = woken + 1 end end) end
-  worker.sleep(0.01)
+  local waiting, woken = 0, 0
+  for _ = 1, 3 do
+    worker.coroutine(function()
+      waiting = waiting + 1
+      if cv:wait(1) then woken = woken + 1 end
+    end)
+  end
+  -- waited for, not slept on: a thread held back past the sleep resumes this one first
+  t.wait_until(worker.sleep, function() return waiting == 3 end, 2)
   t.eq(cv:signal(), 3, "signal wakes every waiter")
-  worker.sleep(0.01)
+  t.wait_until(worker.sleep, function() return woken == 3 end, 0.5)
   t.eq(woken, 3, "all three woke with true")
   local t0 = cqueues.monotime()
   t.eq(cv:wait(0.03), false, "wait times out with false")

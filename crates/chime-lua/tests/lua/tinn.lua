@@ -43,7 +43,7 @@ t.eq(table.concat(got, ","), "on,wait 2,waitSignal 2", "signals delivered")
 local runs, manual = {}, 0
 run(function()
   -- runs due at 50, 100, 150 and 200 ms; a tick missed while a loaded runner holds the thread back
-  -- is skipped, so 3 allows one held back for up to about 100 ms
+  -- is skipped, so 2 allows the thread held back for up to about 150 ms
   local tm = Timer { Delay = 50, Period = 50, OnTime = function(timer) runs[#runs + 1] = timer end }
   t.eq(tm.Running, true, "OnTime starts at once")
   local ok, err = tm:start()
@@ -53,7 +53,7 @@ run(function()
   local n = #runs
   sleep(60) -- more than a period: a timer that did not stop would run meanwhile
   t.eq(#runs, n, "stopped at once")
-  t.ok(n >= 3 and n <= 5, "about 4 runs: " .. n)
+  t.ok(n >= 2 and n <= 5, "about 4 runs: " .. n)
   t.eq(runs[1], tm, "the callback gets the timer")
   local m = Timer { Delay = 5, TimerFunc = function() manual = manual + 1 end }
   t.eq(m.Running, false, "TimerFunc waits for start()")
@@ -71,7 +71,8 @@ t.eq(manual, 2, "Running = true started it; it cancelled itself")
 local count, hits, done, counter = 0, 0, false, nil
 run(function()
   counter = periodic(function() count = count + 1 end, 5)
-  whenever(function() return count % 3 == 0 and count > 0 end, function() hits = hits + 1 end)
+  -- a predicate polls cannot step over (a held-back poll may miss a multiple of 3)
+  whenever(function() return count >= 3 * (hits + 1) end, function() hits = hits + 1 end)
   when(function() return count >= 10 end, function() done = true; stop() end)
   t.eq(waitFor(function() return count >= 2 end), true, "waitFor met")
   t.eq(waitFor(function() return false end, 20), false, "waitFor timed out")
