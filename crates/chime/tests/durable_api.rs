@@ -89,8 +89,8 @@ async fn creating_a_key_again_changes_nothing_and_answers_the_stored_timer() {
     assert_eq!(created.iter().map(Created::is_new).collect::<Vec<_>>(), [true, false, true, false]);
     let created_at = Instant::now();
     tokio::time::sleep(ms(10_000)).await;
-    // Runs due together start in key order but run side by side on the sync workers, so they may
-    // end (and log) in either order: compare them as a set, each with its due time.
+    // Runs due together run side by side on the sync workers, so they may start and end (and log)
+    // in either order: compare them as a set, each with its due time.
     let mut runs: Vec<_> = log.take().into_iter().map(|r| (r.0, r.3 - created_at)).collect();
     runs.sort();
     let due = |key: &str, at: u64| (key.to_string(), ms(at));
