@@ -16,6 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chime::{Fire, Scheduler};
 
+#[path = "common/freeze.rs"]
+mod freeze;
+use freeze::freeze;
+
 const INTERVAL_MS: u64 = 300;
 const SUB_INTERVAL_MS: u64 = 50;
 const LEASE_MS: u64 = 600;
@@ -216,7 +220,9 @@ fn drive(
     let (frozen, frozen_at) = loop {
         let run = wait_for_a_run(log, &[killed.0.as_str()], Duration::from_secs(10))?;
         let at = now_ms();
-        signal(&members[&run.0], rustix::process::Signal::STOP);
+        if !freeze(&members[&run.0]) {
+            return Err(format!("{} did not stop", run.0));
+        }
         let sent = now_ms();
         let events = read_log(log);
         let this_run = |e: &&Event| e.2 == run.0 && e.3 == run.1 && e.4 == run.2;

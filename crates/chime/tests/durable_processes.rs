@@ -22,6 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chime::Scheduler;
 use chime::durable::{DurableFire, NewTimer};
 
+#[path = "common/freeze.rs"]
+mod freeze;
+use freeze::freeze;
+
 const TIMERS: u64 = 300;
 const SPREAD_MS: u64 = 6_000;
 const LEASE_MS: u64 = 1_000;
@@ -169,7 +173,7 @@ struct Facts {
 }
 
 fn drive(store: &str, dir: &Path, log: &Path, children: &mut BTreeMap<&str, Child>) -> Result<Facts, String> {
-    let freeze = !store.starts_with("sqlite:");
+    let freezes = !store.starts_with("sqlite:");
     // m1 runs about a third of the timers, then dies in the middle of one.
     let deadline = Instant::now() + Duration::from_secs(30);
     while read_log(log).iter().filter(|e| e.1 == "end").count() < (TIMERS / 3) as usize {
@@ -187,12 +191,14 @@ fn drive(store: &str, dir: &Path, log: &Path, children: &mut BTreeMap<&str, Chil
     // m2 catches up; then it freezes mid-run, past its lease, while m3 takes over.
     std::thread::sleep(Duration::from_millis(800));
     let (mut frozen, mut frozen_at) = (None, u64::MAX);
-    if freeze {
+    if freezes {
         // A run lasts WORK_MS: if this thread was held back past its write, the freeze missed it;
         // let m2 go on and catch another.
         let run = loop {
             let run = inside_a_run(log, "m2", Duration::from_secs(10))?;
-            signal(&children["m2"], rustix::process::Signal::STOP);
+            if !freeze(&children["m2"]) {
+                return Err("m2 did not stop".into());
+            }
             let written = std::fs::read_to_string(dir.join("sink.log")).unwrap_or_default();
             if !written.lines().any(|l| l == format!("{} {}", run.0, run.1)) {
                 break run;
