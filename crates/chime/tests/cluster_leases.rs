@@ -6,6 +6,7 @@ mod common;
 
 use chime::cluster::{Claim, ClaimOutcome, Coordinator, Lease, Local, StoreFuture};
 use chime::{Fire, Scheduler, WallClock};
+use common::faults::until;
 use common::{Log, ms};
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +111,7 @@ async fn a_long_sync_run_keeps_its_lease_so_runs_never_overlap() {
             .unwrap();
         members.push((sched, timer));
     }
-    until(ms(10_000), || runs.len() >= 3).await;
+    until(ms(10_000), "three runs", || runs.len() >= 3).await;
     for (sched, timer) in members {
         drop(timer);
         sched.shutdown().await;
@@ -160,7 +161,7 @@ async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
     let cancelled_at = std::time::Instant::now();
     members[0].1.take().unwrap().cancel().unwrap();
     // Member 0's run ends about 650 ms from now, then member 1 runs for 700 ms.
-    until(ms(10_000), || runs.get().iter().any(|r| r.0 == 1 && r.1 > cancelled_at)).await;
+    until(ms(10_000), "member 1's run", || runs.get().iter().any(|r| r.0 == 1 && r.1 > cancelled_at)).await;
     for (sched, timer) in members {
         drop(timer);
         sched.shutdown().await;
@@ -173,13 +174,4 @@ async fn cancelling_a_member_mid_run_does_not_hand_its_tick_over_early() {
     }
     assert!(runs.iter().skip(1).all(|r| r.0 == 1), "the cancelled member claimed nothing more: {runs:?}");
     assert!(runs.iter().any(|r| r.0 == 1 && r.1 > cancelled_at), "member 1 took over: {runs:?}");
-}
-
-/// Waits (real time) until `done`, or panics after `within`.
-async fn until(within: Duration, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + within;
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "not done within {within:?}");
-        tokio::time::sleep(ms(20)).await;
-    }
 }

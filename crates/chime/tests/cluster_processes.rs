@@ -223,12 +223,12 @@ fn drive(
         if !freeze(&members[&run.0]) {
             return Err(format!("{} did not stop", run.0));
         }
-        let sent = now_ms();
+        let stopped = now_ms();
         let events = read_log(log);
         let this_run = |e: &&Event| e.2 == run.0 && e.3 == run.1 && e.4 == run.2;
         let started = events.iter().filter(this_run).find(|e| e.1 == "start").map_or(0, |e| e.0);
         let wrote = events.iter().filter(this_run).any(|e| e.1.starts_with("sink-"));
-        if !wrote && sent < started + RUN_MS / 2 {
+        if !wrote && stopped < started + RUN_MS / 2 {
             break (run, at);
         }
         signal(&members[&run.0], rustix::process::Signal::CONT);
